@@ -1,0 +1,13 @@
+// The public API shared by the Node and browser entry points.
+export { IpsecError, type ErrorCode } from "./errors.js";
+export {
+  createAesGcm,
+  AesGcm,
+  GcmBatch,
+  GCM_NONCE_LENGTH,
+  GCM_TAG_LENGTHS,
+  type AesGcmOptions,
+  type GcmEngine,
+  type GcmBatchOptions,
+} from "./aes-gcm.js";
+export { hasSimd } from "./core/wasm.js";

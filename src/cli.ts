@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/**
+ * ipsec6in4 command line. Commands grow with the project; unknown commands and options are
+ * refused with a named error and exit status 2 (usage), never ignored.
+ */
+import { nodeKeystreamProvider } from "./core/node-keystream.js";
+import { setKeystreamProvider } from "./core/keystream.js";
+import { demo } from "./demo.js";
+import { IpsecError } from "./errors.js";
+
+const USAGE = `usage: ipsec6in4 <command> [options]
+
+commands:
+  demo [--packets N]   seal and open ESP-style packets (RFC 4891 Table 1 layout) with
+                       AES-GCM in WebAssembly, show a forgery being refused
+  help                 this text
+  version              the package version
+`;
+
+setKeystreamProvider(nodeKeystreamProvider);
+
+declare const __VERSION__: string | undefined;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd = "help", ...rest] = argv;
+  try {
+    switch (cmd) {
+      case "demo":
+        return await demo(rest, (s) => process.stdout.write(s));
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE);
+        return 0;
+      case "version":
+      case "--version":
+        process.stdout.write(`${typeof __VERSION__ === "string" ? __VERSION__ : "dev"}\n`);
+        return 0;
+      default:
+        process.stderr.write(`ipsec6in4: unknown command '${cmd}'\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof IpsecError) {
+      process.stderr.write(`ipsec6in4: ${e.code}: ${e.message}\n`);
+      return e.code === "ERR_USAGE" ? 2 : 1;
+    }
+    throw e;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`ipsec6in4: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 70;
+  },
+);

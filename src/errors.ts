@@ -1,0 +1,49 @@
+/**
+ * Every error ipsec6in4 throws on purpose is an IpsecError with a stable `code`, in the
+ * style of Node's own `err.code`. Messages never contain key material.
+ */
+export type ErrorCode =
+  | "ERR_AUTH"
+  | "ERR_NONCE_LENGTH"
+  | "ERR_TAG_LENGTH"
+  | "ERR_KEY_LENGTH"
+  | "ERR_DESTROYED"
+  | "ERR_INPUT_TYPE"
+  | "ERR_BATCH_FULL"
+  | "ERR_NO_SIMD"
+  | "ERR_ENGINE"
+  | "ERR_OUT_OF_MEMORY"
+  | "ERR_USAGE"
+  // SA database
+  | "ERR_SA_INDEX"
+  | "ERR_SA_TABLE_FULL"
+  | "ERR_SPI"
+  | "ERR_SPI_IN_USE"
+  | "ERR_REPLAY_WINDOW"
+  // ESP drops on the per-packet API (see src/esp.ts DROP_CODES)
+  | "ERR_ESP_RUNT"
+  | "ERR_ESP_LENGTH"
+  | "ERR_ESP_NO_SA"
+  | "ERR_ESP_REPLAY"
+  | "ERR_ESP_TOO_OLD"
+  | "ERR_ESP_PADDING"
+  | "ERR_ESP_DUMMY"
+  | "ERR_ESP_SEQ_EXHAUSTED"
+  | "ERR_ESP_NO_ROOM"
+  | "ERR_ESP_BAD_SA"
+  | "ERR_ESP_BAD_SEQ"
+  | "ERR_UDP_LENGTH"
+  | "OK";
+
+export class IpsecError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = "IpsecError";
+    this.code = code;
+  }
+}
+
+export function fail(code: ErrorCode, message: string): never {
+  throw new IpsecError(code, message);
+}
