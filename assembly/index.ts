@@ -22,3 +22,19 @@ export function heap_free(ptr: usize): void {
 export function wipe(ptr: usize, len: usize): void {
   memory.fill(ptr, 0, len);
 }
+export * from "./esp/replay";
+
+// ESP (RFC 4303/4106/3948): SA table, batches, drop counters.
+export {
+  saTableInit, saCapacity, saRecordBytes, saInstall, saRemove, saSetSeq, saSetEncap, saSetTfcPad,
+  saPtr, saLookup, saFlags,
+  SA_FLAGS, SA_SEQ, SA_REPLAY, SA_REPLAY_LEN, SA_PKTS, SA_OCTETS, SA_DROPS,
+} from "./esp/sa";
+export { espProtectBatch, espUnprotectBatch } from "./esp/esp";
+export { udpDemuxBatch } from "./esp/rfc3948";
+import { dropCounters } from "./esp/drop";
+/** Address of the global drop counters (u64 per reason of esp/drop.ts). */
+export function dropCountersPtr(): usize {
+  return dropCounters;
+}
+

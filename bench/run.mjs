@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// npm run bench -- <suite> [--quick]   suites: aead
+// npm run bench -- <suite> [--quick]   suites: aead, esp
 // Each suite measures contenders in one process, interleaved round by round, and reports
 // ratios against a baseline measured in the same rounds (never absolute timings alone).
 const [suite = "aead", ...rest] = process.argv.slice(2);
-const suites = { aead: () => import("./aead.mjs") };
+const suites = { aead: () => import("./aead.mjs"), esp: () => import("./esp.mjs") };
 if (!suites[suite]) {
   console.error(`bench: unknown suite '${suite}' (have: ${Object.keys(suites).join(", ")})`);
   process.exit(2);

@@ -11,3 +11,21 @@ export {
   type GcmBatchOptions,
 } from "./aes-gcm.js";
 export { hasSimd } from "./core/wasm.js";
+export {
+  createEsp,
+  Esp,
+  EspBatch,
+  EspDropError,
+  DROP_REASONS,
+  DROP_CODES,
+  ESP_SLOT_HEADROOM,
+  type DropReason,
+  type EspOptions,
+  type EspBatchOptions,
+  type SaParams,
+  type InboundSaParams,
+  type OutboundSaParams,
+  type SaHandle,
+  type SaStats,
+  type UdpKind,
+} from "./esp.js";

@@ -14,6 +14,7 @@ export type ErrorCode =
   | "ERR_ENGINE"
   | "ERR_OUT_OF_MEMORY"
   | "ERR_USAGE"
+  | "ERR_CONFIG"
   // SA database
   | "ERR_SA_INDEX"
   | "ERR_SA_TABLE_FULL"
