@@ -1,0 +1,197 @@
+/**
+ * Reassembly of outer IPv4 fragments (RFC 791 §3.2, RFC 815), bounded and hostile-input
+ * safe. The inbound pipeline hands every fragment of a tunnel packet here (the wasm hot path
+ * validates the header first and marks fragments); complete datagrams go back through the
+ * pipeline. Rules, as a demanding receiver applies them:
+ *
+ *   1. datagrams are keyed by (source, destination, protocol, identification) (RFC 791);
+ *   2. overlapping fragments are refused and the whole datagram dropped (as RFC 5722 does for
+ *      IPv6; overlaps are the classic IDS-evasion and teardrop vector); an exact duplicate of
+ *      a fragment already held is ignored;
+ *   3. a datagram may not exceed 65,535 bytes; fragments other than the last must carry a
+ *      multiple of 8 bytes (RFC 791);
+ *   4. memory is capped (bytes held and datagrams in progress): a fragment that does not fit
+ *      is dropped, the oldest datagrams are not evicted by newcomers (an attacker cannot
+ *      flush honest traffic), and datagrams time out (30 s by default, as Linux's ipfrag_time;
+ *      RFC 791 suggests 15 s as a lower bound).
+ */
+import { fail } from "./errors.js";
+
+export type ReassemblyDrop = "overlap" | "too-big" | "bad-fragment" | "too-many-fragments" | "memory" | "timeout";
+
+export interface ReassemblyOptions {
+  /** Most bytes of fragment data held at once (default 4 MiB). */
+  maxBytes?: number;
+  /** Most datagrams in progress (default 1024). */
+  maxDatagrams?: number;
+  /** Milliseconds before an incomplete datagram is dropped (default 30,000). */
+  timeoutMs?: number;
+  /** Most fragments of one datagram (default 128; a 1280-byte path needs about 52 for 64 KiB). */
+  maxFragments?: number;
+}
+
+export type ReassemblyResult =
+  | { status: "complete"; packet: Uint8Array }
+  | { status: "pending" }
+  | { status: "dropped"; reason: ReassemblyDrop };
+
+interface Frag {
+  start: number; // byte offset in the payload
+  end: number; // exclusive
+  data: Uint8Array;
+}
+
+interface Datagram {
+  header: Uint8Array | undefined; // header of the fragment at offset 0
+  frags: Frag[]; // sorted by start, non-overlapping
+  total: number; // payload length once the last fragment arrived, else -1
+  bytes: number;
+  born: number;
+}
+
+const MAX_DATAGRAM = 65535;
+
+export class Reassembler {
+  readonly maxBytes: number;
+  readonly maxDatagrams: number;
+  readonly timeoutMs: number;
+  readonly maxFragments: number;
+  private readonly table = new Map<string, Datagram>();
+  private held = 0;
+  /** Drops by reason since creation. */
+  readonly drops: Record<ReassemblyDrop, number> = { overlap: 0, "too-big": 0, "bad-fragment": 0, "too-many-fragments": 0, memory: 0, timeout: 0 };
+
+  constructor(options: ReassemblyOptions = {}) {
+    const int = (name: string, v: number | undefined, d: number, lo: number, hi: number) => {
+      const x = v ?? d;
+      if (!Number.isInteger(x) || x < lo || x > hi) fail("ERR_CONFIG", `reassembly ${name} must be an integer from ${lo} to ${hi}`);
+      return x;
+    };
+    this.maxBytes = int("maxBytes", options.maxBytes, 4 << 20, 65535, 1 << 30);
+    this.maxDatagrams = int("maxDatagrams", options.maxDatagrams, 1024, 1, 1 << 20);
+    this.timeoutMs = int("timeoutMs", options.timeoutMs, 30_000, 1, 3_600_000);
+    this.maxFragments = int("maxFragments", options.maxFragments, 128, 2, 8192);
+  }
+
+  /** Datagrams in progress. */
+  get pending(): number {
+    return this.table.size;
+  }
+
+  /** Bytes of fragment data held. */
+  get bytesHeld(): number {
+    return this.held;
+  }
+
+  private drop(key: string | undefined, reason: ReassemblyDrop): ReassemblyResult {
+    if (key !== undefined) {
+      const d = this.table.get(key);
+      if (d) {
+        this.held -= d.bytes;
+        this.table.delete(key);
+      }
+    }
+    this.drops[reason]++;
+    return { status: "dropped", reason };
+  }
+
+  /** Drop datagrams older than the timeout. Returns how many were dropped. */
+  expire(now: number): number {
+    let n = 0;
+    for (const [k, d] of this.table) {
+      if (now - d.born >= this.timeoutMs) {
+        this.drop(k, "timeout");
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Add one fragment: a whole IPv4 packet whose header the caller has validated (version,
+   * IHL, total length within the buffer, checksum) and that has MF set or a non-zero offset.
+   */
+  push(packet: Uint8Array, now: number): ReassemblyResult {
+    this.expire(now);
+    const ihl = (packet[0] & 0x0f) * 4;
+    const totalLen = (packet[2] << 8) | packet[3];
+    if (packet.length < 20 || ihl < 20 || totalLen < ihl || totalLen > packet.length) return this.drop(undefined, "bad-fragment");
+    const flagsOff = (packet[6] << 8) | packet[7];
+    const more = (flagsOff & 0x2000) !== 0;
+    const start = (flagsOff & 0x1fff) * 8;
+    const data = packet.subarray(ihl, totalLen);
+    const end = start + data.length;
+    const key = `${packet[12]}.${packet[13]}.${packet[14]}.${packet[15]}>${packet[16]}.${packet[17]}.${packet[18]}.${packet[19]}/${packet[9]}#${(packet[4] << 8) | packet[5]}`;
+    if (!more && start === 0) return this.drop(undefined, "bad-fragment"); // not a fragment
+    if ((more && data.length % 8 !== 0) || (more && data.length === 0)) return this.drop(key, "bad-fragment");
+    if (ihl + end > MAX_DATAGRAM) return this.drop(key, "too-big");
+    let d = this.table.get(key);
+    if (!d) {
+      if (this.table.size >= this.maxDatagrams) return this.drop(undefined, "memory");
+      d = { header: undefined, frags: [], total: -1, bytes: 0, born: now };
+    }
+    if (!more) {
+      if (d.total >= 0 && d.total !== end) return this.drop(key, "overlap");
+      if (d.frags.some((f) => f.end > end)) return this.drop(key, "overlap");
+    } else if (d.total >= 0 && end > d.total) {
+      return this.drop(key, "overlap");
+    }
+    // Find the insertion point; refuse overlaps, ignore exact duplicates.
+    let i = 0;
+    while (i < d.frags.length && d.frags[i].start < start) i++;
+    const prev = d.frags[i - 1];
+    const next = d.frags[i];
+    if (next && next.start === start && next.end === end && bytesEqual(next.data, data)) return { status: "pending" };
+    if ((prev && prev.end > start) || (next && next.start < end)) return this.drop(key, "overlap");
+    if (d.frags.length >= this.maxFragments) return this.drop(key, "too-many-fragments");
+    if (this.held + data.length > this.maxBytes) {
+      if (!this.table.has(key)) return this.drop(undefined, "memory");
+      return this.drop(key, "memory");
+    }
+    d.frags.splice(i, 0, { start, end, data: data.slice() });
+    d.bytes += data.length;
+    this.held += data.length;
+    if (start === 0) d.header = packet.slice(0, ihl);
+    if (!more) d.total = end;
+    this.table.set(key, d);
+    return this.complete(key, d);
+  }
+
+  private complete(key: string, d: Datagram): ReassemblyResult {
+    if (d.total < 0 || !d.header) return { status: "pending" };
+    let at = 0;
+    for (const f of d.frags) {
+      if (f.start !== at) return { status: "pending" };
+      at = f.end;
+    }
+    if (at !== d.total) return { status: "pending" };
+    const ihl = d.header.length;
+    const out = new Uint8Array(ihl + d.total);
+    out.set(d.header);
+    for (const f of d.frags) out.set(f.data, ihl + f.start);
+    // RFC 791: the reassembled header: total length, no MF, offset 0, new checksum.
+    out[2] = out.length >> 8;
+    out[3] = out.length & 0xff;
+    out[6] &= 0x40; // keep DF only
+    out[7] = 0;
+    out[10] = out[11] = 0;
+    const c = ipv4HeaderChecksum(out.subarray(0, ihl));
+    out[10] = c >> 8;
+    out[11] = c & 0xff;
+    this.held -= d.bytes;
+    this.table.delete(key);
+    return { status: "complete", packet: out };
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** RFC 1071 one's-complement sum over the header (checksum field zeroed by the caller). */
+export function ipv4HeaderChecksum(h: Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < h.length; i += 2) s += (h[i] << 8) | (h[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
