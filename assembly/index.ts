@@ -27,14 +27,30 @@ export * from "./esp/replay";
 // ESP (RFC 4303/4106/3948): SA table, batches, drop counters.
 export {
   saTableInit, saCapacity, saRecordBytes, saInstall, saRemove, saSetSeq, saSetEncap, saSetTfcPad,
-  saPtr, saLookup, saFlags,
-  SA_FLAGS, SA_SEQ, SA_REPLAY, SA_REPLAY_LEN, SA_PKTS, SA_OCTETS, SA_DROPS,
+  saPtr, saLookup, saFlags, saBind,
+  SA_FLAGS, SA_SEQ, SA_REPLAY, SA_REPLAY_LEN, SA_PKTS, SA_OCTETS, SA_DROPS, SA_TUNNEL, SA_SEL,
 } from "./esp/sa";
 export { espProtectBatch, espUnprotectBatch } from "./esp/esp";
 export { udpDemuxBatch } from "./esp/rfc3948";
+export { selectorBytes, SEL_HDR, SEL_ENTRY } from "./esp/selectors";
+
+// RFC 4213 tunnels and the RFC 4891 pipelines.
+export {
+  tunnelTableInit, tunnelAdd, tunnelRemove, tunnelSetOutboundSa, tunnelSetFlags, tunnelPtr, tunnelFind, TF_PROTECT, TF_DF, TF_DISCARD,
+  TUNNEL_RECORD_BYTES, T_FLAGS, T_OUT_SA, T_PKTS_IN, T_PKTS_OUT, T_OCTETS_IN, T_OCTETS_OUT,
+} from "./tunnel/tunnel";
+export { pipeOutbound } from "./pipeline/outbound";
+export { pipeInbound } from "./pipeline/inbound";
 import { dropCounters } from "./esp/drop";
 /** Address of the global drop counters (u64 per reason of esp/drop.ts). */
 export function dropCountersPtr(): usize {
   return dropCounters;
 }
 
+// Wire formats (RFC 791/1071, RFC 8200) and the decapsulator's checks (RFC 4213 §3.6, RFC 4891 §2).
+export * from "./wire/checksum";
+export * from "./wire/ipv4";
+export * from "./wire/ipv6";
+export * from "./wire/ipv6_ext";
+export * from "./ingress/checks";
+export * from "./ingress/prefix";

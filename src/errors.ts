@@ -34,6 +34,21 @@ export type ErrorCode =
   | "ERR_ESP_BAD_SA"
   | "ERR_ESP_BAD_SEQ"
   | "ERR_UDP_LENGTH"
+  // RFC 4213 / RFC 4891 pipelines
+  | "ERR_IPV4_HEADER"
+  | "ERR_IPV6_HEADER"
+  | "ERR_SPOOFED_OUTER"
+  | "ERR_SPOOFED_INNER"
+  | "ERR_INGRESS"
+  | "ERR_CLEARTEXT"
+  | "ERR_SELECTOR"
+  | "ERR_NOT_IPV6"
+  | "ERR_NO_TUNNEL"
+  | "ERR_NO_ROUTE"
+  | "ERR_NO_SA"
+  | "ERR_TOO_BIG"
+  | "ERR_NOT_TUNNEL"
+  | "ERR_POLICY_DISCARD"
   | "OK";
 
 export class IpsecError extends Error {

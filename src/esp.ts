@@ -24,6 +24,24 @@ export const DROP_REASONS = [
   "bad-sa",
   "bad-sequence",
   "bad-udp",
+  "bad-ipv4",
+  "bad-ipv6",
+  "spoofed-outer-source",
+  "inner-unspecified",
+  "inner-loopback",
+  "inner-multicast",
+  "inner-v4-mapped",
+  "inner-v4-compatible",
+  "ingress-prefix",
+  "cleartext-protected",
+  "selector-mismatch",
+  "not-ipv6",
+  "no-tunnel",
+  "no-route",
+  "no-outbound-sa",
+  "too-big",
+  "not-tunnel",
+  "policy-discard",
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -43,6 +61,24 @@ export const DROP_CODES: Record<DropReason, ErrorCode> = {
   "bad-sa": "ERR_ESP_BAD_SA",
   "bad-sequence": "ERR_ESP_BAD_SEQ",
   "bad-udp": "ERR_UDP_LENGTH",
+  "bad-ipv4": "ERR_IPV4_HEADER",
+  "bad-ipv6": "ERR_IPV6_HEADER",
+  "spoofed-outer-source": "ERR_SPOOFED_OUTER",
+  "inner-unspecified": "ERR_SPOOFED_INNER",
+  "inner-loopback": "ERR_SPOOFED_INNER",
+  "inner-multicast": "ERR_SPOOFED_INNER",
+  "inner-v4-mapped": "ERR_SPOOFED_INNER",
+  "inner-v4-compatible": "ERR_SPOOFED_INNER",
+  "ingress-prefix": "ERR_INGRESS",
+  "cleartext-protected": "ERR_CLEARTEXT",
+  "selector-mismatch": "ERR_SELECTOR",
+  "not-ipv6": "ERR_NOT_IPV6",
+  "no-tunnel": "ERR_NO_TUNNEL",
+  "no-route": "ERR_NO_ROUTE",
+  "no-outbound-sa": "ERR_NO_SA",
+  "too-big": "ERR_TOO_BIG",
+  "not-tunnel": "ERR_NOT_TUNNEL",
+  "policy-discard": "ERR_POLICY_DISCARD",
 };
 
 export class EspDropError extends IpsecError {
@@ -472,6 +508,11 @@ export class EspBatch {
     if (this.destroyed) fail("ERR_DESTROYED", "this batch was destroyed");
     if (!Number.isInteger(i) || i < 0 || i >= this.count) fail("ERR_INPUT_TYPE", `packet index ${String(i)} is not in 0..${this.count - 1}`);
     return (this.desc >> 2) + i * ROW;
+  }
+
+  /** @internal a field of packet i's descriptor row. */
+  protected rowI32(i: number, field: number): number {
+    return this.core.i32[this.row(i) + field];
   }
 
   /** ≥ 0: output length; < 0: dropped (see reason(i)). */

@@ -13,3 +13,9 @@ export const E_OUT_OFF: i32 = 28; // protect: where the ESP (or UDP) packet star
 export const E_SEQ_LO: i32 = 32; // sequence number used (low and high 32 bits)
 export const E_SEQ_HI: i32 = 36;
 export const ESP_DESC_BYTES: i32 = 48;
+
+// Pipeline use of the same row (assembly/pipeline/): what happened to the packet, and the
+// tunnel it belongs to.
+/** Kind of result, written by the pipelines into E_NH. */
+export const E_KIND: i32 = E_NH;
+export const E_TUNNEL: i32 = 40; // i32: tunnel index, −1 when none

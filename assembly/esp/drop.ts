@@ -30,9 +30,46 @@ export enum Drop {
   BadSeq = 12,
   /** UDP encapsulation: a UDP header or length that does not add up (RFC 3948). */
   BadUdp = 13,
+  // ── The RFC 4213 / RFC 4891 pipelines ──
+  /** Outer IPv4 header invalid (version, lengths, checksum). */
+  BadIpv4 = 14,
+  /** Inner IPv6 header invalid, or shorter than its payload length says. */
+  BadIpv6 = 15,
+  /** Threat 1 (RFC 4891 §2, RFC 4213 §3.6): outer IPv4 source is not the tunnel's remote endpoint. */
+  SpoofedOuter = 16,
+  /** Threat 2: inner source is :: (unspecified). */
+  InnerUnspecified = 17,
+  /** Threat 2: inner source is ::1 (loopback). */
+  InnerLoopback = 18,
+  /** Threat 2: inner source is multicast (ff00::/8). */
+  InnerMulticast = 19,
+  /** Threat 2: inner source is IPv4-mapped (::ffff:0:0/96). */
+  InnerV4Mapped = 20,
+  /** Threat 2: inner source is IPv4-compatible (::/96). */
+  InnerV4Compat = 21,
+  /** Check 3 (RFC 4891 §5.1 ingress filtering): inner source not in the tunnel's allowed prefixes. */
+  IngressPrefix = 22,
+  /** Check 4: clear-text protocol 41 from a peer whose SPD entry says PROTECT. */
+  Cleartext = 23,
+  /** Check 5 (RFC 4301 §5.2): inner addresses outside the tunnel-mode SA's traffic selectors. */
+  Selector = 24,
+  /** ESP next header is not 41 (IPv6) where a tunnel expects IPv6. */
+  NotIpv6 = 25,
+  /** No configured tunnel for these outer addresses. */
+  NoTunnel = 26,
+  /** Outbound: no route into a tunnel for the inner destination. */
+  NoRoute = 27,
+  /** Outbound: the tunnel has no outbound SA yet (IKE must negotiate one). */
+  NoOutboundSa = 28,
+  /** Outbound: larger than the tunnel MTU (an ICMPv6 Packet Too Big is produced when allowed). */
+  TooBig = 29,
+  /** Outer protocol neither ESP, UDP-encapsulated ESP nor 41. */
+  NotTunnel = 30,
+  /** The SPD entry for the tunnel says DISCARD. */
+  PolicyDiscard = 31,
 }
 
-export const DROP_REASONS: i32 = 16;
+export const DROP_REASONS: i32 = 32;
 
 // Global counters, u64 per reason.
 export const dropCounters: usize = memory.data(DROP_REASONS * 8, 16);

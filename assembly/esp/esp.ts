@@ -50,7 +50,7 @@ const aadBuf: usize = memory.data(16, 16);
 }
 
 /** Protect one packet described at d. */
-function protectOne(d: usize): void {
+export function protectOne(d: usize): void {
   const sa = saPtr(load<i32>(d + E_SA));
   if (sa == 0 || load<u32>(sa + SA_FLAGS) & SAF_INBOUND) {
     drop(d, 0, Drop.BadSa);
@@ -122,7 +122,7 @@ function protectOne(d: usize): void {
 }
 
 /** Unprotect one ESP packet described at d. */
-function unprotectOne(d: usize): void {
+export function unprotectOne(d: usize): void {
   store<i32>(d + E_SA, -1);
   const buf = <usize>load<u32>(d + E_BUF);
   const off = load<i32>(d + E_OFF);
@@ -200,6 +200,12 @@ function unprotectOne(d: usize): void {
   store<i32>(d + E_RESULT, payloadLen);
 }
 
+/** Clear the per-packet nonce/AAD scratch (after a batch). */
+export function espClearScratch(): void {
+  v128.store(nonceBuf, i64x2.splat(0));
+  v128.store(aadBuf, i64x2.splat(0));
+}
+
 /** Protect n packets. Returns how many were protected. */
 export function espProtectBatch(desc: usize, n: i32): i32 {
   let ok = 0;
@@ -208,8 +214,7 @@ export function espProtectBatch(desc: usize, n: i32): i32 {
     protectOne(d);
     if (load<i32>(d + E_RESULT) >= 0) ok++;
   }
-  v128.store(nonceBuf, i64x2.splat(0));
-  v128.store(aadBuf, i64x2.splat(0));
+  espClearScratch();
   return ok;
 }
 
@@ -221,7 +226,6 @@ export function espUnprotectBatch(desc: usize, n: i32): i32 {
     unprotectOne(d);
     if (load<i32>(d + E_RESULT) >= 0) ok++;
   }
-  v128.store(nonceBuf, i64x2.splat(0));
-  v128.store(aadBuf, i64x2.splat(0));
+  espClearScratch();
   return ok;
 }

@@ -20,7 +20,9 @@ export const SA_ENCAP: i32 = SA_SPI + 36; // u32: RFC 3948 UDP ports (source << 
 export const SA_PKTS: i32 = SA_SPI + 40; // u64 packets protected / accepted
 export const SA_OCTETS: i32 = SA_SPI + 48; // u64 payload bytes protected / accepted
 export const SA_DROPS: i32 = SA_SPI + 56; // u64 × DROP_REASONS
-export const SA_RECORD_BYTES: i32 = (SA_DROPS + DROP_REASONS * 8 + 15) & ~15;
+export const SA_TUNNEL: i32 = SA_DROPS + DROP_REASONS * 8; // i32: tunnel index the SA protects, −1 none
+export const SA_SEL: i32 = SA_TUNNEL + 4; // u32: pointer to tunnel-mode traffic selectors, 0 none
+export const SA_RECORD_BYTES: i32 = (SA_SEL + 4 + 15) & ~15;
 
 export const SAF_USED: u32 = 1;
 export const SAF_INBOUND: u32 = 2;
@@ -166,6 +168,8 @@ export function saInstall(
   store<u32>(sa + SA_TFC, 0);
   store<u32>(sa + SA_REPLAY_LEN, rb);
   store<u32>(sa + SA_ENCAP, 0);
+  store<i32>(sa + SA_TUNNEL, -1);
+  store<u32>(sa + SA_SEL, 0);
   store<u32>(sa + SA_FLAGS, SAF_USED | (inbound ? SAF_INBOUND : 0) | (esn ? SAF_ESN : 0));
   if (inbound) hashInsert(spi, index);
   return SA_OK;
@@ -181,8 +185,24 @@ export function saRemove(index: i32): i32 {
     memory.fill(replay, 0, <usize>load<u32>(sa + SA_REPLAY_LEN));
     heap.free(replay);
   }
+  const sel = <usize>load<u32>(sa + SA_SEL);
+  if (sel != 0) heap.free(sel);
   gcmWipe(sa + SA_GCM);
   memory.fill(sa, 0, <usize>SA_RECORD_BYTES);
+  return SA_OK;
+}
+
+/**
+ * Bind SA `index` to tunnel `tunnel` (−1: none), with tunnel-mode selectors `sel` (a block of
+ * esp/selectors.ts allocated with heap_alloc, which the SA then owns; 0: transport mode).
+ */
+export function saBind(index: i32, tunnel: i32, sel: usize): i32 {
+  const sa = saPtr(index);
+  if (sa == 0) return SA_ERR_INDEX;
+  const old = <usize>load<u32>(sa + SA_SEL);
+  if (old != 0 && old != sel) heap.free(old);
+  store<i32>(sa + SA_TUNNEL, tunnel);
+  store<u32>(sa + SA_SEL, <u32>sel);
   return SA_OK;
 }
 
