@@ -47,6 +47,11 @@ export function dropCountersPtr(): usize {
   return dropCounters;
 }
 
+// ChaCha20-Poly1305 (RFC 8439 §2.8; ESP per RFC 7634). Batches use gcm.ts's descriptors.
+export { CCP_CTX_BYTES, ccpInit, ccpWipe, ccpSeal, ccpOpen, ccpBatchSeal, ccpBatchOpen } from "./chacha20poly1305";
+export { chacha20Xor } from "./chacha20";
+export { poly1305Mac } from "./poly1305";
+
 // Wire formats (RFC 791/1071, RFC 8200) and the decapsulator's checks (RFC 4213 §3.6, RFC 4891 §2).
 export * from "./wire/checksum";
 export * from "./wire/ipv4";

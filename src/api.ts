@@ -29,3 +29,11 @@ export {
   type SaStats,
   type UdpKind,
 } from "./esp.js";
+export {
+  createChaCha20Poly1305,
+  ChaCha20Poly1305,
+  CHACHA20_POLY1305_KEY_LENGTH,
+  CHACHA20_POLY1305_NONCE_LENGTH,
+  CHACHA20_POLY1305_TAG_LENGTH,
+  type ChaCha20Poly1305Options,
+} from "./chacha20-poly1305.js";
