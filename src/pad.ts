@@ -10,6 +10,8 @@ import { fail } from "./errors.js";
 /** RFC 7296 §3.5 identification types. */
 export const ID_TYPE = { IPV4_ADDR: 1, FQDN: 2, RFC822_ADDR: 3, IPV6_ADDR: 5, DER_ASN1_DN: 9, KEY_ID: 11 } as const;
 export type IdType = (typeof ID_TYPE)[keyof typeof ID_TYPE];
+/** With `any: true`: an identity of any type (strongSwan's %any). */
+export const ANY_ID_TYPE = 0;
 
 export interface Identity {
   type: IdType;
@@ -22,7 +24,7 @@ export type AuthMethod = "psk" | "pubkey";
 export interface PadEntry {
   name: string;
   /** The identity the peer must assert; `any: true` matches every identity of `type`. */
-  id: Identity | { type: IdType; any: true };
+  id: Identity | { type: IdType | typeof ANY_ID_TYPE; any: true };
   auth: AuthMethod;
   /** For "psk": the shared secret (never logged). */
   secret?: Uint8Array;
@@ -54,8 +56,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export function idMatches(want: PadEntry["id"], got: Identity): boolean {
+  if ("any" in want) return want.type === ANY_ID_TYPE || want.type === got.type;
   if (want.type !== got.type) return false;
-  if ("any" in want) return true;
   if (got.type === ID_TYPE.FQDN) {
     // RFC 7296 §3.5: FQDNs compare case-insensitively.
     const d = new TextDecoder();

@@ -134,8 +134,15 @@ export class Spd {
         ? "ANY"
         : rs
             .map((r) => {
-              const f = r.family === 4 ? formatIPv4 : formatIPv6;
-              return r.start === r.end ? f(fromBig(r.start, r.family)) : `${f(fromBig(r.start, r.family))}-${f(fromBig(r.end, r.family))}`;
+              const f = (v: bigint) => (r.family === 4 ? formatIPv4 : formatIPv6)(fromBig(v, r.family));
+              if (r.start === r.end) return f(r.start);
+              // A range that is a prefix prints as one (CIDR), others as start-end.
+              const size = r.end - r.start + 1n;
+              const bits = size.toString(2).length - 1;
+              if ((size & (size - 1n)) === 0n && (r.start & (size - 1n)) === 0n) {
+                return `${f(r.start)}/${(r.family === 4 ? 32 : 128) - bits}`;
+              }
+              return `${f(r.start)}-${f(r.end)}`;
             })
             .join(",");
     const proto = (s: Selectors) => {
