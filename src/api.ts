@@ -37,3 +37,21 @@ export {
   CHACHA20_POLY1305_TAG_LENGTH,
   type ChaCha20Poly1305Options,
 } from "./chacha20-poly1305.js";
+export { createPrefixTable, PrefixTable } from "./prefix-table.js";
+export {
+  createDataplane,
+  Dataplane,
+  PipelineBatch,
+  type DataplaneOptions,
+  type PacketKind,
+  type TunnelPolicy,
+  type TunnelState,
+  type SaSelectors,
+} from "./pipeline.js";
+export type { TunnelConfig } from "./tunnel.js";
+export { Spd, type SpdEntry, type SpdAction, type Selectors } from "./spd.js";
+export { Pad, parseIdentity, type PadEntry } from "./pad.js";
+export { policyFromConfig, type Policy } from "./policy.js";
+export { loadConfig, ConfigError, type Config } from "./config/index.js";
+export { Reassembler, type ReassemblyOptions } from "./reassembly.js";
+export { parseIp, parsePrefix, formatIp, prefixRange, hostRange, type AddrRange, type IpPrefix } from "./addr.js";

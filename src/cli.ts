@@ -6,6 +6,7 @@
 import { nodeKeystreamProvider } from "./core/node-keystream.js";
 import { setKeystreamProvider } from "./core/keystream.js";
 import { demo } from "./demo.js";
+import { configCommand } from "./cli-config.js";
 import { IpsecError } from "./errors.js";
 
 const USAGE = `usage: ipsec6in4 <command> [options]
@@ -13,6 +14,9 @@ const USAGE = `usage: ipsec6in4 <command> [options]
 commands:
   demo [--packets N]   seal and open ESP-style packets (RFC 4891 Table 1 layout) with
                        AES-GCM in WebAssembly, show a forgery being refused
+  config <file> [--json]
+                       check a swanctl.conf (or its JSON form) with a tunnels section
+                       and print its tunnels, SPD (as RFC 4891 prints it) and PAD
   help                 this text
   version              the package version
 `;
@@ -27,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case "demo":
         return await demo(rest, (s) => process.stdout.write(s));
+      case "config":
+        return await configCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "help":
       case "--help":
       case "-h":
