@@ -77,10 +77,15 @@ export function formatIPv4(b: Uint8Array): string {
   return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
 }
 
-/** RFC 5952 §4: lowercase, no leading zeros, the longest run (≥ 2) of zero groups as "::". */
+/**
+ * RFC 5952 text: lower case (§4.3), no leading zeros (§4.1), the longest run of two or more
+ * zero groups as "::", the first on ties (§4.2), and IPv4-mapped addresses with a dotted
+ * quad (§5).
+ */
 export function formatIPv6(b: Uint8Array): string {
   const g: number[] = [];
   for (let i = 0; i < 16; i += 2) g.push((b[i] << 8) | b[i + 1]);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${formatIPv4(b.subarray(12))}`;
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {

@@ -13,7 +13,8 @@ describe("addresses", () => {
     ["1::", "1::"],
     ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"], // RFC 5952 §4.2.3: first of equal runs
     ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"], // §4.2.2: a single 0 group stays
-    ["::ffff:192.0.2.1", "::ffff:c000:201"],
+    ["::ffff:192.0.2.1", "::ffff:192.0.2.1"], // RFC 5952 §5: dotted quad for IPv4-mapped
+    ["::ffff:c000:201", "::ffff:192.0.2.1"],
     ["fe80::1:2:3:4", "fe80::1:2:3:4"],
   ])("%s → %s", (input, canonical) => {
     expect(formatIPv6(parseIPv6(input)!)).toBe(canonical);

@@ -42,92 +42,23 @@ import {
   type EspProposal,
   type IkeProposal,
 } from "./proposals.js";
+import { parseIPv4 as addrParseIPv4, parseIPv6 as addrParseIPv6, formatIPv4, formatIPv6 } from "../addr.js";
 
 // ---------------------------------------------------------------------------------------
 // Addresses
 
 export type Family = 4 | 6;
 
+// Text forms of addresses come from src/addr.ts (one implementation for the whole package).
 export function parseIPv4(s: string): Uint8Array | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
-  const b = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^(?:0|[1-9][0-9]{0,2})$/.test(parts[i])) return null;
-    const n = Number(parts[i]);
-    if (n > 255) return null;
-    b[i] = n;
-  }
-  return b;
+  return addrParseIPv4(s) ?? null;
 }
 
 export function parseIPv6(s: string): Uint8Array | null {
-  if (!/^[0-9a-fA-F:.]+$/.test(s)) return null;
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const groups = (part: string, last: boolean): number[] | null => {
-    if (part === "") return [];
-    const out: number[] = [];
-    const gs = part.split(":");
-    for (let i = 0; i < gs.length; i++) {
-      const g = gs[i];
-      if (last && i === gs.length - 1 && g.includes(".")) {
-        const v4 = parseIPv4(g);
-        if (!v4) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) out.push(parseInt(g, 16));
-      else return null;
-    }
-    return out;
-  };
-  let all: number[];
-  if (halves.length === 1) {
-    const g = groups(halves[0], true);
-    if (!g || g.length !== 8) return null;
-    all = g;
-  } else {
-    const a = groups(halves[0], false);
-    const b = groups(halves[1], true);
-    if (!a || !b || a.length + b.length > 7) return null;
-    all = [...a, ...new Array(8 - a.length - b.length).fill(0), ...b];
-  }
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
+  return addrParseIPv6(s) ?? null;
 }
 
-export function formatIPv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
-
-/** RFC 5952 text: lower case, no leading zeros, the longest run (first on ties) of two
- *  or more zero groups as "::", IPv4-mapped addresses with a dotted quad. */
-export function formatIPv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[2 * i] << 8) | b[2 * i + 1]);
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${formatIPv4(b.subarray(12))}`;
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(":");
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
+export { formatIPv4, formatIPv6 };
 
 export interface IpAddress {
   family: Family;
