@@ -49,6 +49,11 @@ export type ErrorCode =
   | "ERR_TOO_BIG"
   | "ERR_NOT_TUNNEL"
   | "ERR_POLICY_DISCARD"
+  // IKEv2
+  | "ERR_IKE_KE"
+  | "ERR_IKE_MALFORMED"
+  | "ERR_IKE_CRITICAL"
+  | "ERR_IKE_INTEGRITY"
   | "OK";
 
 export class IpsecError extends Error {
