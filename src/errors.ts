@@ -54,6 +54,12 @@ export type ErrorCode =
   | "ERR_IKE_MALFORMED"
   | "ERR_IKE_CRITICAL"
   | "ERR_IKE_INTEGRITY"
+  | "ERR_IKE_TRUNCATED"
+  | "ERR_IKE_TRAILING"
+  | "ERR_IKE_VERSION"
+  | "ERR_IKE_PADDING"
+  | "ERR_IKE_ALGORITHM"
+  | "ERR_IKE_KEYFILE"
   | "OK";
 
 export class IpsecError extends Error {
