@@ -218,6 +218,70 @@ describe("LPM against a naive reference", () => {
   });
 });
 
+describe("LPM path compression and inline values", () => {
+  // Ingress filters often map many prefixes to the same value (allow): nodes then hold one
+  // (length, value) inline across several prefixes, and removals split and re-merge paths.
+  it.each([
+    [6, 1], [6, 2], [4, 1], [4, 2],
+  ] as [Fam, number][])("IPv%i seed %i: few distinct values, long chains of splits and merges", (fam, s) => {
+    const seed = seedFromEnv(0x1e55 * s + fam);
+    const rng = new Prng(seed);
+    const t = new Table(fam);
+    const ref = new Ref(fam);
+    const w = W[fam];
+    const empty = X.lpmBytes(t.h);
+    const root = randKey(rng, fam);
+    // Prefixes that share long runs with one root (deep compressed paths that split and merge).
+    const pick = () => {
+      const len = rng.int(0, 3) === 0 ? rng.int(0, w) : rng.int(Math.max(0, w - 80), w);
+      const k = root ^ (randKey(rng, fam) >> BigInt(rng.int(Math.min(16, w - 1), w)));
+      return [k & maskOf(fam, len), len] as const;
+    };
+    for (let step = 0; step < 2500; step++) {
+      const op = rng.int(0, 9);
+      if (op < 5) {
+        const [k, len] = pick();
+        const v = rng.int(0, 2);
+        const had = ref.byLen.get(len)?.has(k) ?? false;
+        expect(t.insert(k, len, v), `seed ${seed} step ${step}`).toBe(had ? 1 : 0);
+        ref.insert(k, len, v);
+      } else if (op < 9) {
+        const es = ref.entries();
+        if (es.length) {
+          const [k, len] = es[rng.int(0, es.length - 1)];
+          expect(t.remove(k, len), `seed ${seed} step ${step}`).toBe(0);
+          ref.remove(k, len);
+        }
+      } else {
+        for (const a of adversarial(ref, rng, 8)) expect(t.lookup(a), `seed ${seed} step ${step} addr ${a.toString(16)}`).toBe(ref.lookup(a));
+      }
+    }
+    const addrs = [...adversarial(ref, rng, 400), ...Array.from({ length: 100 }, () => randKey(rng, fam))];
+    expect(t.batch(addrs)).toEqual(addrs.map((a) => ref.lookup(a)));
+    for (const [k, len] of ref.entries()) { expect(t.remove(k, len)).toBe(0); ref.remove(k, len); }
+    expect(X.lpmNodes(t.h)).toBe(0);
+    expect(X.lpmBytes(t.h)).toBe(empty);
+    t.destroy();
+  });
+  it("a lone /128 takes few nodes; a second /128 splits the path, removing it merges back", () => {
+    const t = new Table(6);
+    const a = 0x20010db8_00000000_00000000_00000001n;
+    expect(t.insert(a, 128, 1)).toBe(0);
+    const one = X.lpmNodes(t.h);
+    expect(one).toBeLessThanOrEqual(3); // 112 bits below the root: ≤ 3 compressed nodes, not 19
+    const b = a ^ (1n << 20n);
+    expect(t.insert(b, 128, 2)).toBe(0);
+    expect([t.lookup(a), t.lookup(b), t.lookup(a ^ 1n), t.lookup(a ^ (1n << 100n))]).toEqual([1, 2, -1, -1]);
+    expect(t.insert(a & maskOf(6, 64), 64, 3)).toBe(0); // ends inside a skipped run: split
+    expect([t.lookup(a), t.lookup(b), t.lookup(a ^ 1n), t.lookup(a ^ (1n << 100n))]).toEqual([1, 2, 3, -1]);
+    expect(t.remove(a & maskOf(6, 64), 64)).toBe(0);
+    expect(t.remove(b, 128)).toBe(0);
+    expect(X.lpmNodes(t.h)).toBe(one); // merged back to the compressed shape
+    expect([t.lookup(a), t.lookup(b)]).toEqual([1, -1]);
+    t.destroy();
+  });
+});
+
 describe("LPM at scale", () => {
   it.each([6, 4] as Fam[])("IPv%i: 100 000 prefixes inserted well under a second, batch lookups agree", (fam) => {
     const rng = new Prng(seedFromEnv(100_000 + fam));

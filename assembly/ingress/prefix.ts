@@ -9,7 +9,16 @@
 //   - values are stored by controlled prefix expansion inside a node (a /19 fills 8 of the
 //     64 slots of the node at depth 16), without leaf pushing: a lookup carries the best
 //     value seen so far down the path, so an update touches exactly one node.
-// Strides: 16, then 6 × 19 = 114 bits → 130 ≥ 128 (the last stride reads 2 zero pad bits).
+//   - path compression: a node may skip up to 9 strides (54 bits) in which no prefix ends
+//     and it has a single descendant; it keeps the skipped bits and a lookup compares them.
+//     Inserting a prefix that ends inside or leaves a skipped run splits the node; removal
+//     re-merges a node left with one child and no value.
+//   - a node whose valued slots all hold the same (length, value), the common case at the
+//     end of a compressed path, keeps the value inline: no separate values array to miss.
+// Strides: 16, then 6-bit strides (≤ 19 nodes on a path, fewer with skips); the last
+// stride of a 128-bit key reads 2 zero pad bits.
+// With 100 000 realistic IPv6 prefixes (/32…/64, some /128) a lookup inside them visits
+// ~3.6 nodes of which the first two are the hot root levels (was up to 19 without skips).
 //
 // An exact-match hash of (prefix, length) → value sits beside the trie: it answers
 // "is this prefix present", and on removal gives the next shorter prefix that takes over
@@ -60,12 +69,18 @@ const NODE_SLOTS: i32 = 1 << STRIDE;
 // Node record (32 bytes); children of a node are contiguous records.
 const N_CMAP: i32 = 0; // u64: slot has a child
 const N_VMAP: i32 = 8; // u64: slot has a value
-const N_SKIP: i32 = 16; // u64: path compression, 0 = none; else the skipped key bits
-                        // left-aligned in the top 6·S bits and S (1..MAX_SKIP strides) in bits 0..3
+const N_SKIP: i32 = 16; // u64: the skipped key bits left-aligned in the top 6·S bits,
+                        // S (0..MAX_SKIP strides skipped) in bits 0..3, and in bits 4..6
+                        // R ≠ 0 when the node's values are stored inline (below)
 const N_CHILD: i32 = 24; // ptr to popcnt(cmap) node records
-const N_VALS: i32 = 28; // ptr to popcnt(vmap) × u32 values, then popcnt(vmap) × u8 prefix lengths
+const N_VALS: i32 = 28; // R = 0: ptr to popcnt(vmap) × u32 values, then popcnt(vmap) × u8
+                        // prefix lengths; R ≠ 0: the one value of every slot of vmap, all from
+                        // prefixes of length D + R (D the node's effective depth)
 const NODE_BYTES: i32 = 32;
-const MAX_SKIP: i32 = 10; // strides a node may skip (60 bits: the low 4 bits hold the count)
+const MAX_SKIP: i32 = 9; // strides a node may skip (54 bits: the low 10 bits hold S and R)
+const SKIP_COUNT: u64 = 15;
+const SKIP_R: u64 = 7 << 4;
+const SKIP_BITS: u64 = ~(<u64>0x3ff);
 
 // Exact-match hash entry (24 bytes), open addressing with linear probing.
 const H_HI: i32 = 0; // u64 key bits 0..63
@@ -221,7 +236,7 @@ function freeNodeContents(t: usize, node: usize): void {
   const child = <usize>load<u32>(node, N_CHILD);
   for (let i = 0; i < nc; i++) freeNodeContents(t, child + <usize>i * NODE_BYTES);
   if (nc != 0) tfree(t, child, nc * NODE_BYTES);
-  const nv = <i32>popcnt(load<u64>(node, N_VMAP));
+  const nv = (load<u64>(node, N_SKIP) & SKIP_R) != 0 ? 0 : <i32>popcnt(load<u64>(node, N_VMAP));
   if (nv != 0) tfree(t, <usize>load<u32>(node, N_VALS), nv * 5);
   store<u32>(t, load<u32>(t, T_NODES) - 1, T_NODES);
 }
@@ -329,14 +344,21 @@ const MODE_REMOVE: i32 = 1;
  * MODE_REMOVE: slots whose value comes from length len take (value, replLen) if replLen ≥ 0,
  * else lose their value.
  */
-function nodeUpdate(t: usize, node: usize, first: i32, count: i32, len: i32, mode: i32, value: u32, replLen: i32): void {
+function nodeUpdate(t: usize, node: usize, depth: i32, first: i32, count: i32, len: i32, mode: i32, value: u32, replLen: i32): void {
   const vmap = load<u64>(node, N_VMAP);
-  const nv = <i32>popcnt(vmap);
+  const sw = load<u64>(node, N_SKIP);
+  const inl = <i32>((sw & SKIP_R) >> 4); // R: inline value of length depth + R
+  const nv = inl != 0 ? 0 : <i32>popcnt(vmap);
   const vals = <usize>load<u32>(node, N_VALS);
   // Expand to 64 slots (scratchLen: length + 1, 0 = none).
   let k = 0;
   for (let s = 0; s < NODE_SLOTS; s++) {
     if ((vmap >> <u64>s) & 1) {
+      if (inl != 0) {
+        store<u32>(scratchVal + (<usize>s << 2), <u32>vals);
+        store<u8>(scratchLen + <usize>s, <u8>(depth + inl + 1));
+        continue;
+      }
       store<u32>(scratchVal + (<usize>s << 2), load<u32>(vals + (<usize>k << 2)));
       store<u8>(scratchLen + <usize>s, load<u8>(vals + <usize>(nv * 4 + k)) + 1);
       k++;
@@ -356,12 +378,30 @@ function nodeUpdate(t: usize, node: usize, first: i32, count: i32, len: i32, mod
       store<u8>(scratchLen + <usize>s, <u8>(replLen + 1)); // 0 when replLen = -1: none
     }
   }
-  // Compress back.
+  // Compress back: inline when every valued slot holds the same (length, value), else arrays.
   let nmap: u64 = 0;
-  for (let s = 0; s < NODE_SLOTS; s++) if (load<u8>(scratchLen + <usize>s) != 0) nmap |= <u64>1 << <u64>s;
+  let same = true;
+  let l0: u8 = 0;
+  let v0: u32 = 0;
+  for (let s = 0; s < NODE_SLOTS; s++) {
+    const ls = load<u8>(scratchLen + <usize>s);
+    if (ls == 0) continue;
+    const vs = load<u32>(scratchVal + (<usize>s << 2));
+    if (nmap == 0) {
+      l0 = ls;
+      v0 = vs;
+    } else if (ls != l0 || vs != v0) {
+      same = false;
+    }
+    nmap |= <u64>1 << <u64>s;
+  }
   const n = <i32>popcnt(nmap);
   let nvals: usize = 0;
-  if (n != 0) {
+  let r: i32 = 0;
+  if (n != 0 && same) {
+    nvals = <usize>v0;
+    r = <i32>l0 - 1 - depth;
+  } else if (n != 0) {
     nvals = talloc(t, n * 5);
     k = 0;
     for (let s = 0; s < NODE_SLOTS; s++) {
@@ -374,6 +414,7 @@ function nodeUpdate(t: usize, node: usize, first: i32, count: i32, len: i32, mod
   }
   if (nv != 0) tfree(t, vals, nv * 5);
   store<u64>(node, nmap, N_VMAP);
+  store<u64>(node, (sw & ~SKIP_R) | (<u64>r << 4), N_SKIP);
   store<u32>(node, <u32>nvals, N_VALS);
 }
 
@@ -394,7 +435,7 @@ function prepare(t: usize, prefixPtr: usize, len: i32): i32 {
 
 /** Skip word for the top 6·s bits of `bits` (s in 0..MAX_SKIP). */
 @inline function makeSkip(bits: u64, s: i32): u64 {
-  return s == 0 ? 0 : (bits & topMask(s * STRIDE)) | <u64>s;
+  return (bits & topMask(s * STRIDE)) | <u64>s;
 }
 
 /**
@@ -403,11 +444,11 @@ function prepare(t: usize, prefixPtr: usize, len: i32): i32 {
  */
 function splitNode(t: usize, r: usize, j: i32): void {
   const sw = load<u64>(r, N_SKIP);
-  const s = <i32>(sw & 15);
+  const s = <i32>(sw & SKIP_COUNT);
   const c = talloc(t, NODE_BYTES);
   memory.copy(c, r, NODE_BYTES);
-  const bits = sw & ~(<u64>15);
-  store<u64>(c, makeSkip(bits << <u64>((j + 1) * STRIDE), s - j - 1), N_SKIP);
+  const bits = sw & SKIP_BITS;
+  store<u64>(c, makeSkip(bits << <u64>((j + 1) * STRIDE), s - j - 1) | (sw & SKIP_R), N_SKIP);
   const idx = (bits << <u64>(j * STRIDE)) >> 58;
   store<u64>(r, <u64>1 << idx, N_CMAP);
   store<u64>(r, 0, N_VMAP);
@@ -423,18 +464,18 @@ function tryMerge(t: usize, r: usize): void {
   const cmap = load<u64>(r, N_CMAP);
   if (popcnt(cmap) != 1) return;
   const sw = load<u64>(r, N_SKIP);
-  const s = <i32>(sw & 15);
+  const s = <i32>(sw & SKIP_COUNT);
   const c = <usize>load<u32>(r, N_CHILD);
   const cw = load<u64>(c, N_SKIP);
-  const sc = <i32>(cw & 15);
+  const sc = <i32>(cw & SKIP_COUNT);
   const total = s + 1 + sc;
   if (total > MAX_SKIP) return;
   const idx = ctz(cmap);
-  let bits = (sw & ~(<u64>15)) | (idx << <u64>(58 - s * STRIDE));
-  if (sc != 0) bits |= (cw & ~(<u64>15)) >> <u64>((s + 1) * STRIDE);
+  let bits = (sw & SKIP_BITS) | (idx << <u64>(58 - s * STRIDE));
+  if (sc != 0) bits |= (cw & SKIP_BITS) >> <u64>((s + 1) * STRIDE);
   store<u64>(r, load<u64>(c, N_CMAP), N_CMAP);
   store<u64>(r, load<u64>(c, N_VMAP), N_VMAP);
-  store<u64>(r, makeSkip(bits, total), N_SKIP);
+  store<u64>(r, makeSkip(bits, total) | (cw & SKIP_R), N_SKIP);
   store<u32>(r, load<u32>(c, N_CHILD), N_CHILD);
   store<u32>(r, load<u32>(c, N_VALS), N_VALS);
   tfree(t, c, NODE_BYTES);
@@ -492,8 +533,8 @@ export function lpmInsert(handle: i32, prefixPtr: usize, len: i32, value: u32): 
   while (true) {
     // node has nominal depth d < len.
     const sw = load<u64>(node, N_SKIP);
-    if (sw != 0) {
-      const s = <i32>(sw & 15);
+    const s = <i32>(sw & SKIP_COUNT);
+    if (s != 0) {
       const x = (h ^ sw) & topMask(s * STRIDE);
       let j = x == 0 ? s : <i32>clz(x) / STRIDE; // first stride that differs
       if (len <= d + s * STRIDE) j = min(j, (len - 1 - d) / STRIDE); // the prefix ends inside
@@ -515,7 +556,7 @@ export function lpmInsert(handle: i32, prefixPtr: usize, len: i32, value: u32): 
     if (fresh) store<u64>(node, makeSkip(h, min(MAX_SKIP, (len - 1 - d) / STRIDE)), N_SKIP);
   }
   const rbits = len - d; // 1..6 bits of the prefix in this node
-  nodeUpdate(t, node, <i32>(h >> 58), 1 << (STRIDE - rbits), len, MODE_SET, value, 0);
+  nodeUpdate(t, node, d, <i32>(h >> 58), 1 << (STRIDE - rbits), len, MODE_SET, value, 0);
   return result;
 }
 
@@ -545,9 +586,8 @@ export function lpmRemove(handle: i32, prefixPtr: usize, len: i32): i32 {
     node = <usize>load<u32>(root + (<usize>top << 3));
     d = ROOT_BITS;
     while (true) {
-      const sw = load<u64>(node, N_SKIP);
-      if (sw != 0) {
-        const k = <u64>(sw & 15) * STRIDE;
+      const k = (load<u64>(node, N_SKIP) & SKIP_COUNT) * STRIDE;
+      if (k != 0) {
         h = (h << k) | (l >> (64 - k));
         l <<= k;
         d += <i32>k;
@@ -589,7 +629,7 @@ export function lpmRemove(handle: i32, prefixPtr: usize, len: i32): i32 {
     return 0;
   }
   const rbits = len - d;
-  nodeUpdate(t, node, <i32>(h >> 58), 1 << (STRIDE - rbits), len, MODE_REMOVE, replVal, replLen);
+  nodeUpdate(t, node, d, <i32>(h >> 58), 1 << (STRIDE - rbits), len, MODE_REMOVE, replVal, replLen);
   // Prune nodes left without values and children, bottom-up; then re-compress the lowest
   // surviving node if it is left with one child and no value.
   while (load<u64>(node, N_CMAP) == 0 && load<u64>(node, N_VMAP) == 0) {
@@ -617,8 +657,8 @@ export function lpmRemove(handle: i32, prefixPtr: usize, len: i32): i32 {
   let l = lo << 16;
   while (node != 0) {
     const sw = load<u64>(node, N_SKIP);
-    if (sw != 0) {
-      const k = (sw & 15) * STRIDE;
+    const k = (sw & SKIP_COUNT) * STRIDE;
+    if (k != 0) {
       if ((h ^ sw) >> (64 - k)) break; // the key leaves the compressed path
       h = (h << k) | (l >> (64 - k));
       l <<= k;
@@ -626,7 +666,11 @@ export function lpmRemove(handle: i32, prefixPtr: usize, len: i32): i32 {
     const bit = <u64>1 << (h >> 58);
     const below = bit - 1;
     const vmap = load<u64>(node, N_VMAP);
-    if (vmap & bit) best = load<i32>(<usize>load<u32>(node, N_VALS) + (<usize>popcnt(vmap & below) << 2));
+    if (vmap & bit) {
+      best = (sw & SKIP_R) != 0
+        ? load<i32>(node, N_VALS)
+        : load<i32>(<usize>load<u32>(node, N_VALS) + (<usize>popcnt(vmap & below) << 2));
+    }
     const cmap = load<u64>(node, N_CMAP);
     if (!(cmap & bit)) break;
     node = <usize>load<u32>(node, N_CHILD) + <usize>popcnt(cmap & below) * NODE_BYTES;
@@ -649,7 +693,9 @@ export function lpmLookup(handle: i32, addrPtr: usize): i32 {
 
 // Batches walk LANES lookups in lockstep, one trie level per lane per round, so that the
 // cache misses of independent lookups overlap (memory-level parallelism; wasm has no
-// prefetch instruction). Lane state lives in a static scratch block.
+// prefetch instruction). Each round first loads the node of every live lane in a
+// tight loop, so that all the round's misses are issued back to back. Lane state lives in a
+// static scratch block.
 const LANES: i32 = 16;
 const L_H: i32 = 0; // u64 remaining key bits, high word
 const L_L: i32 = 8; // u64 remaining key bits, low word
@@ -658,21 +704,29 @@ const L_BEST: i32 = 20; // u32 address of the best value so far (loaded once at 
                         // no dependent miss on the values array inside the walk)
 const LANE_BYTES: i32 = 24;
 const lanes: usize = memory.data(LANES * LANE_BYTES, 16);
+let touchSink: u64 = 0;
 
-/** Start lane k on key (hi, lo): read its root slot. */
-@inline function laneStart(root: usize, k: i32, hi: u64, lo: u64): void {
+/** Start lane k on key (hi, lo): read its root slot. 1 if the lane has a node to walk. */
+@inline function laneStart(root: usize, k: i32, hi: u64, lo: u64): i32 {
   const st = lanes + <usize>k * LANE_BYTES;
   const slot = root + <usize>(hi >> 48 << 3);
   store<u64>(st, (hi << 16) | (lo >> 48), L_H);
   store<u64>(st, lo << 16, L_L);
-  store<u32>(st, load<u32>(slot), L_NODE);
+  const node = load<u32>(slot);
+  store<u32>(st, node, L_NODE);
   store<u32>(st, <u32>slot + 4, L_BEST);
+  return <i32>(node != 0);
 }
 
-/** Run lanes 0..m-1 to completion and write their results to out[0..m-1]. */
-@inline function lanesFinish(m: i32, out: usize): void {
-  let active = m;
+/** Run lanes 0..m-1 (`active` of them live) to completion; write their results to out[0..m-1]. */
+@inline function lanesFinish(m: i32, out: usize, active: i32): void {
   while (active != 0) {
+    let sink: u64 = 0;
+    for (let k = 0; k < m; k++) {
+      const node = <usize>load<u32>(lanes + <usize>k * LANE_BYTES, L_NODE);
+      if (node != 0) sink += load<u64>(node, N_SKIP);
+    }
+    touchSink = sink; // keeps the touching loads
     active = 0;
     for (let k = 0; k < m; k++) {
       const st = lanes + <usize>k * LANE_BYTES;
@@ -681,19 +735,23 @@ const lanes: usize = memory.data(LANES * LANE_BYTES, 16);
       let h = load<u64>(st, L_H);
       let l = load<u64>(st, L_L);
       const sw = load<u64>(node, N_SKIP);
-      if (sw != 0) {
-        const k = (sw & 15) * STRIDE;
-        if ((h ^ sw) >> (64 - k)) {
+      const sk = (sw & SKIP_COUNT) * STRIDE;
+      if (sk != 0) {
+        if ((h ^ sw) >> (64 - sk)) { // the key leaves the compressed path
           store<u32>(st, 0, L_NODE);
           continue;
         }
-        h = (h << k) | (l >> (64 - k));
-        l <<= k;
+        h = (h << sk) | (l >> (64 - sk));
+        l <<= sk;
       }
       const bit = <u64>1 << (h >> 58);
       const below = bit - 1;
       const vmap = load<u64>(node, N_VMAP);
-      if (vmap & bit) store<u32>(st, load<u32>(node, N_VALS) + (<u32>popcnt(vmap & below) << 2), L_BEST);
+      if (vmap & bit) {
+        store<u32>(st, (sw & SKIP_R) != 0
+          ? <u32>node + N_VALS
+          : load<u32>(node, N_VALS) + (<u32>popcnt(vmap & below) << 2), L_BEST);
+      }
       const cmap = load<u64>(node, N_CMAP);
       if (cmap & bit) {
         store<u32>(st, load<u32>(node, N_CHILD) + <u32>popcnt(cmap & below) * NODE_BYTES, L_NODE);
@@ -719,16 +777,17 @@ export function lpmLookupBatch(handle: i32, addrs: usize, n: i32, out: usize): i
   const v4 = load<u32>(t, T_FAMILY) == LPM_FAMILY_IPV4;
   for (let g = 0; g < n; g += LANES) {
     const m = min(LANES, n - g);
+    let active = 0;
     for (let k = 0; k < m; k++) {
       if (v4) {
         const a = addrs + (<usize>(g + k) << 2);
-        laneStart(root, k, <u64>bswap<u32>(load<u32>(a)) << 32, 0);
+        active += laneStart(root, k, <u64>bswap<u32>(load<u32>(a)) << 32, 0);
       } else {
         const a = addrs + (<usize>(g + k) << 4);
-        laneStart(root, k, bswap<u64>(load<u64>(a)), bswap<u64>(load<u64>(a, 8)));
+        active += laneStart(root, k, bswap<u64>(load<u64>(a)), bswap<u64>(load<u64>(a, 8)));
       }
     }
-    lanesFinish(m, out + (<usize>g << 2));
+    lanesFinish(m, out + (<usize>g << 2), active);
   }
   return n;
 }
@@ -744,12 +803,13 @@ export function lpmLookupPtrs(handle: i32, ptrs: usize, n: i32, out: usize): i32
   const v4 = load<u32>(t, T_FAMILY) == LPM_FAMILY_IPV4;
   for (let g = 0; g < n; g += LANES) {
     const m = min(LANES, n - g);
+    let active = 0;
     for (let k = 0; k < m; k++) {
       const a = <usize>load<u32>(ptrs + (<usize>(g + k) << 2));
-      if (v4) laneStart(root, k, <u64>bswap<u32>(load<u32>(a)) << 32, 0);
-      else laneStart(root, k, bswap<u64>(load<u64>(a)), bswap<u64>(load<u64>(a, 8)));
+      if (v4) active += laneStart(root, k, <u64>bswap<u32>(load<u32>(a)) << 32, 0);
+      else active += laneStart(root, k, bswap<u64>(load<u64>(a)), bswap<u64>(load<u64>(a, 8)));
     }
-    lanesFinish(m, out + (<usize>g << 2));
+    lanesFinish(m, out + (<usize>g << 2), active);
   }
   return n;
 }
