@@ -170,6 +170,49 @@ export function gcmOpen(
 }
 
 // ---------------------------------------------------------------------------------------
+// GMAC (SP 800-38D §3: GCM with an empty plaintext, all data authenticated as AAD), as ESP
+// uses it for ENCR_NULL_AUTH_AES_GMAC (RFC 4543 §3). The AAD comes in two pieces so that
+// ESP can authenticate its header without copying the packet: `head` (a multiple of 16
+// bytes: it is hashed as whole blocks) and then `rest`; GHASH sees head ‖ rest as one AAD.
+// The tag is always 16 bytes (RFC 4543 §3.4: the ICV is 16 octets).
+
+export const GMAC_TAG_LEN: i32 = 16;
+
+/** S = GHASH_H(head ‖ rest ‖ 0* ‖ len(A) ‖ 0^64) and E_K(J0) into scratch. */
+@inline function gmacAll(ctx: usize, nonce: usize, head: usize, headLen: i32, rest: usize, restLen: i32): void {
+  setCounters(nonce);
+  aesEncryptBlock(ctx + CTX_RK, load<i32>(ctx + CTX_ROUNDS), scratch + S_J0, scratch + S_T);
+  v128.store(scratch + S_Y, i64x2.splat(0));
+  ghashUpdate(ctx + CTX_HKEY, scratch + S_Y, head, headLen);
+  ghashUpdate(ctx + CTX_HKEY, scratch + S_Y, rest, restLen);
+  ghashLengths(ctx + CTX_HKEY, scratch + S_Y, <u64>(headLen + restLen) << 3, 0);
+}
+
+/**
+ * GMAC tag of the AAD head ‖ rest, written to out (16 bytes). Returns 16, or GCM_ERR_LENGTH
+ * when a length is negative or headLen is not a multiple of 16.
+ */
+export function gmacSign(ctx: usize, nonce: usize, head: usize, headLen: i32, rest: usize, restLen: i32, out: usize): i32 {
+  if (headLen < 0 || (headLen & 15) != 0 || restLen < 0) return GCM_ERR_LENGTH;
+  gmacAll(ctx, nonce, head, headLen, rest, restLen);
+  writeTag(scratch + S_T, out, GMAC_TAG_LEN);
+  clearScratch();
+  return GMAC_TAG_LEN;
+}
+
+/**
+ * Verify a 16-byte GMAC tag over head ‖ rest in constant time. Returns 0 when it verifies,
+ * GCM_ERR_AUTH when not, GCM_ERR_LENGTH for bad lengths.
+ */
+export function gmacVerify(ctx: usize, nonce: usize, head: usize, headLen: i32, rest: usize, restLen: i32, tag: usize): i32 {
+  if (headLen < 0 || (headLen & 15) != 0 || restLen < 0) return GCM_ERR_LENGTH;
+  gmacAll(ctx, nonce, head, headLen, rest, restLen);
+  const bad = tagDiffers(scratch + S_T, tag, GMAC_TAG_LEN);
+  clearScratch();
+  return bad ? GCM_ERR_AUTH : 0;
+}
+
+// ---------------------------------------------------------------------------------------
 // Batches: n descriptors at desc, one key. The hot path of everything above this module.
 
 /** Seal every packet of a batch with this module's AES. Returns the number sealed. */

@@ -6,6 +6,7 @@ export {
   GCM_CTX_BYTES, DESC_BYTES,
   gcmInit, gcmWipe, gcmSeal, gcmOpen,
   gcmBatchSeal, gcmBatchOpen, gcmBatchCounters, gcmKeystream, gcmBatchSealKs, gcmBatchOpenKs,
+  gmacSign, gmacVerify,
 } from "./gcm";
 
 /** Allocate size bytes, 16-byte aligned (traps if wasm memory cannot grow; Core.alloc maps that to ERR_OUT_OF_MEMORY). */
@@ -24,10 +25,10 @@ export function wipe(ptr: usize, len: usize): void {
 }
 export * from "./esp/replay";
 
-// ESP (RFC 4303/4106/3948): SA table, batches, drop counters.
+// ESP (RFC 4303 with RFC 4106 / 7634 / 4543, RFC 3948): SA table, batches, drop counters.
 export {
-  saTableInit, saCapacity, saRecordBytes, saInstall, saRemove, saSetSeq, saSetEncap, saSetTfcPad,
-  saPtr, saLookup, saFlags, saBind,
+  saTableInit, saCapacity, saRecordBytes, saInstall, saInstallAlg, saRemove, saSetSeq, saSetEncap, saSetTfcPad,
+  saPtr, saLookup, saFlags, saAlg, saBind, ALG_AES_GCM, ALG_CHACHA20_POLY1305, ALG_AES_GMAC, SA_KEY, SA_KEY_BYTES,
   SA_FLAGS, SA_SEQ, SA_REPLAY, SA_REPLAY_LEN, SA_PKTS, SA_OCTETS, SA_DROPS, SA_TUNNEL, SA_SEL,
 } from "./esp/sa";
 export { espProtectBatch, espUnprotectBatch } from "./esp/esp";

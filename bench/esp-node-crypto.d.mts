@@ -1,3 +1,4 @@
+export type NodeEspAlgorithm = "aes-gcm" | "chacha20-poly1305" | "aes-gmac";
 export interface NodeSaParams {
   spi?: number;
   keymat: Uint8Array;
@@ -7,7 +8,11 @@ export interface NodeSaParams {
   iv?: Uint8Array;
   nextHeader?: number;
   padding?: Uint8Array;
+  /** Overrides the pad length byte (forged padding). */
+  padLength?: number;
   seqHigh?: number;
+  /** Default "aes-gcm". */
+  algorithm?: NodeEspAlgorithm;
 }
 export function espSealNode(sa: NodeSaParams & { spi: number; seq: number | bigint }, payload: Uint8Array): Uint8Array;
 export function espOpenNode(

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- <suite> [--quick]   suites: aead, esp, pipeline
+// npm run bench -- <suite> [--quick]   suites: aead, esp, pipeline, decode
 // Each suite measures contenders in one process, interleaved round by round, and reports
 // ratios against a baseline measured in the same rounds (never absolute timings alone).
 const [suite = "aead", ...rest] = process.argv.slice(2);
@@ -7,6 +7,7 @@ const suites = {
   aead: () => import("./aead.mjs"),
   esp: () => import("./esp.mjs"),
   pipeline: () => import("./pipeline.mjs"),
+  decode: () => import("./decode.mjs"),
 };
 if (!suites[suite]) {
   console.error(`bench: unknown suite '${suite}' (have: ${Object.keys(suites).join(", ")})`);

@@ -55,3 +55,7 @@ export { policyFromConfig, type Policy } from "./policy.js";
 export { loadConfig, ConfigError, type Config } from "./config/index.js";
 export { Reassembler, type ReassemblyOptions } from "./reassembly.js";
 export { parseIp, parsePrefix, formatIp, prefixRange, hostRange, type AddrRange, type IpPrefix } from "./addr.js";
+export { createAesGmac, AesGmac, GMAC_IV_LENGTH, GMAC_TAG_LENGTH } from "./aes-gmac.js";
+export { espAlgorithm, ESP_ALGORITHM_KEYWORDS, type EspAlgorithmSpec } from "./esp-algorithms.js";
+export { ESP_ALGORITHMS, type EspAlgorithm } from "./esp.js";
+export * as decode from "./decode/index.js";

@@ -7,6 +7,7 @@ import { nodeKeystreamProvider } from "./core/node-keystream.js";
 import { setKeystreamProvider } from "./core/keystream.js";
 import { demo } from "./demo.js";
 import { configCommand } from "./cli-config.js";
+import { decodeCommand, encapCommand } from "./cli-decode.js";
 import { IpsecError } from "./errors.js";
 
 const USAGE = `usage: ipsec6in4 <command> [options]
@@ -17,6 +18,12 @@ commands:
   config <file> [--json]
                        check a swanctl.conf (or its JSON form) with a tunnels section
                        and print its tunnels, SPD (as RFC 4891 prints it) and PAD
+  decode <capture> [--esp-sa FILE] [--ikev2-keys FILE] [--sa SPEC]... [--tunnel SPEC] [--json]
+                       decode a pcap/pcapng capture: IPv4, UDP, ESP (decrypted with
+                       Wireshark's esp_sa file or strongSwan-style --sa specs), IPv6, IKEv2;
+                       with --tunnel, what an RFC 4891 endpoint would say of each packet
+  encap --sa SPEC --tunnel local=A,remote=B [--udp] <in.pcap> <out.pcap>
+                       protect the IPv6 packets of a capture as an RFC 4891 endpoint would
   help                 this text
   version              the package version
 `;
@@ -31,6 +38,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case "demo":
         return await demo(rest, (s) => process.stdout.write(s));
+      case "decode":
+        return await decodeCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      case "encap":
+        return await encapCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "config":
         return await configCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "help":

@@ -60,6 +60,13 @@ export type ErrorCode =
   | "ERR_IKE_PADDING"
   | "ERR_IKE_ALGORITHM"
   | "ERR_IKE_KEYFILE"
+  | "ERR_IKE_TIMEOUT"
+  | "ERR_IKE_AUTH"
+  | "ERR_IKE_REFUSED"
+  // decoder
+  | "ERR_CAPTURE"
+  | "ERR_KEYS"
+  | "ERR_FILE"
   | "OK";
 
 export class IpsecError extends Error {

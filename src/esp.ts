@@ -1,5 +1,6 @@
 /**
- * ESP with AES-GCM (RFC 4303, RFC 4106, RFC 3948) over the SA table in wasm memory.
+ * ESP (RFC 4303, RFC 3948) with AES-GCM (RFC 4106), ChaCha20-Poly1305 (RFC 7634) or
+ * AES-GMAC (RFC 4543, integrity only) over the SA table in wasm memory.
  *
  * An `Esp` owns one wasm instance holding its SA table (the hot part of the SAD: keys,
  * sequence numbers, replay windows, counters). Packets travel in `EspBatch`es: slots in
@@ -93,13 +94,33 @@ export class EspDropError extends IpsecError {
 const SA_ERRORS: Record<number, [ErrorCode, string]> = {
   [-1]: ["ERR_SA_INDEX", "SA table full or index out of range"],
   [-2]: ["ERR_SA_INDEX", "SA slot already in use"],
-  [-3]: ["ERR_KEY_LENGTH", "AES key must be 16, 24 or 32 bytes (plus a 4-byte salt)"],
-  [-4]: ["ERR_TAG_LENGTH", "ICV length must be 8, 12 or 16 bytes"],
+  [-3]: ["ERR_KEY_LENGTH", "key length does not suit the algorithm (AES: 16, 24 or 32 bytes; ChaCha20: 32; plus a 4-byte salt)"],
+  [-4]: ["ERR_TAG_LENGTH", "ICV length does not suit the algorithm (AES-GCM: 8, 12 or 16 bytes; ChaCha20-Poly1305, AES-GMAC: 16)"],
   [-5]: ["ERR_SPI_IN_USE", "an inbound SA with this SPI is already installed"],
   [-6]: ["ERR_REPLAY_WINDOW", "replay window must be 0 (disabled) or a power of two from 32 to 65536"],
   [-7]: ["ERR_SPI", "SPI 0 is reserved (RFC 4303 §2.1)"],
   [-8]: ["ERR_OUT_OF_MEMORY", "no wasm memory for the replay window"],
+  [-9]: ["ERR_INPUT_TYPE", "unknown ESP algorithm"],
 };
+
+/**
+ * ESP algorithms:
+ *  - "aes-gcm": RFC 4106, AES-128/192/256, ICV 8, 12 or 16; keymat = key ‖ 4-byte salt
+ *  - "chacha20-poly1305": RFC 7634, 256-bit key, ICV 16; keymat = key ‖ 4-byte salt (36 bytes)
+ *  - "aes-gmac": RFC 4543 ENCR_NULL_AUTH_AES_GMAC, AES-128/192/256, ICV 16; keymat = key ‖
+ *    4-byte salt. Integrity only: the payload is NOT encrypted.
+ */
+export type EspAlgorithm = "aes-gcm" | "chacha20-poly1305" | "aes-gmac";
+export const ESP_ALGORITHMS: readonly EspAlgorithm[] = ["aes-gcm", "chacha20-poly1305", "aes-gmac"];
+
+/** Per algorithm: its number in assembly/esp/sa.ts (ALG_*), key lengths and ICV lengths. */
+const ALG: Record<EspAlgorithm, { id: number; keys: readonly number[]; icvs: readonly number[]; name: string }> = {
+  "aes-gcm": { id: 0, keys: [16, 24, 32], icvs: [8, 12, 16], name: "AES-GCM (RFC 4106)" },
+  "chacha20-poly1305": { id: 1, keys: [32], icvs: [16], name: "ChaCha20-Poly1305 (RFC 7634)" },
+  "aes-gmac": { id: 2, keys: [16, 24, 32], icvs: [16], name: "AES-GMAC (RFC 4543)" },
+};
+/** RFC 4106 §8.1, RFC 7634 §2, RFC 4543 §5.4: keymat = key ‖ 4-byte salt. */
+const SALT_LENGTH = 4;
 
 function saError(r: number): never {
   const [code, msg] = SA_ERRORS[r] ?? ["ERR_ENGINE", `SA operation failed (${r})`];
@@ -109,9 +130,14 @@ function saError(r: number): never {
 export interface SaParams {
   /** Security Parameters Index (RFC 4303 §2.1), 1..2^32−1. */
   spi: number;
-  /** AES key ‖ 4-byte salt (RFC 4106 §8.1): 20, 28 or 36 bytes. */
+  /** Default "aes-gcm". "aes-gmac" authenticates only: the payload is sent in the clear. */
+  algorithm?: EspAlgorithm;
+  /**
+   * Key ‖ 4-byte salt: 20, 28 or 36 bytes for AES-GCM (RFC 4106 §8.1) and AES-GMAC
+   * (RFC 4543 §5.4); 36 bytes for ChaCha20-Poly1305 (RFC 7634 §2).
+   */
   keymat: Uint8Array;
-  /** ICV length: 8, 12 or 16 (default 16). */
+  /** ICV length: 8, 12 or 16 for AES-GCM; 16 only for ChaCha20-Poly1305 and AES-GMAC (default 16). */
   icvLength?: number;
   /** Extended sequence numbers (RFC 4303 §2.2.1). */
   esn?: boolean;
@@ -133,11 +159,13 @@ export interface SaHandle {
   readonly index: number;
   readonly spi: number;
   readonly direction: "in" | "out";
+  readonly algorithm: EspAlgorithm;
 }
 
 export interface SaStats {
   spi: number;
   direction: "in" | "out";
+  algorithm: EspAlgorithm;
   esn: boolean;
   spent: boolean;
   /** Outbound: last sequence number sent. */
@@ -151,6 +179,7 @@ interface Abi {
   saTableInit(cap: number): number;
   saRecordBytes(): number;
   saInstall(i: number, spi: number, key: number, keyLen: number, icv: number, inbound: number, esn: number, w: number): number;
+  saInstallAlg(i: number, alg: number, spi: number, key: number, keyLen: number, icv: number, inbound: number, esn: number, w: number): number;
   saRemove(i: number): number;
   saSetSeq(i: number, seq: bigint): number;
   saSetEncap(i: number, sport: number, dport: number): number;
@@ -161,7 +190,6 @@ interface Abi {
   espUnprotectBatch(desc: number, n: number): number;
   udpDemuxBatch(desc: number, n: number, hasHeader: number): number;
   dropCountersPtr(): number;
-  SA_RECORD_LAYOUT: WebAssembly.Global;
 }
 
 // Descriptor fields (i32 index), mirroring assembly/esp/descriptor.ts.
@@ -213,25 +241,33 @@ export class Esp {
   private install(p: SaParams, inbound: boolean, window: number): SaHandle {
     if (p === null || typeof p !== "object") fail("ERR_INPUT_TYPE", "SA parameters must be an object");
     const spi = u32("spi", p.spi, inbound ? 1 : 0, 0xffffffff);
+    const algorithm = p.algorithm ?? "aes-gcm";
+    if (!Object.hasOwn(ALG, algorithm)) {
+      fail("ERR_INPUT_TYPE", `algorithm must be one of ${ESP_ALGORITHMS.map((a) => `"${a}"`).join(", ")}, not ${String(algorithm)}`);
+    }
+    const alg = ALG[algorithm];
     if (!(p.keymat instanceof Uint8Array)) fail("ERR_INPUT_TYPE", "keymat must be a Uint8Array");
-    const keyLen = p.keymat.length - 4;
-    if (keyLen !== 16 && keyLen !== 24 && keyLen !== 32) {
-      fail("ERR_KEY_LENGTH", `keymat must be AES key ‖ 4-byte salt: 20, 28 or 36 bytes, not ${p.keymat.length}`);
+    const keyLen = p.keymat.length - SALT_LENGTH;
+    if (!alg.keys.includes(keyLen)) {
+      const want = alg.keys.map((k) => k + SALT_LENGTH).join(", ").replace(/, (\d+)$/, " or $1");
+      fail("ERR_KEY_LENGTH", `${alg.name} keymat must be key ‖ 4-byte salt: ${want} bytes, not ${p.keymat.length}`);
     }
     const icv = p.icvLength ?? 16;
-    if (icv !== 8 && icv !== 12 && icv !== 16) fail("ERR_TAG_LENGTH", `ICV length must be 8, 12 or 16, not ${String(icv)}`);
+    if (!alg.icvs.includes(icv)) {
+      fail("ERR_TAG_LENGTH", `${alg.name} ICV length must be ${alg.icvs.join(", ").replace(/, (\d+)$/, " or $1")}, not ${String(icv)}`);
+    }
     if (p.esn !== undefined && typeof p.esn !== "boolean") fail("ERR_INPUT_TYPE", "esn must be a boolean");
     const index = this.free.pop();
     if (index === undefined) fail("ERR_SA_TABLE_FULL", `SA table holds at most ${this.capacity} SAs`);
     const kp = this.core.alloc(48);
     this.core.u8.set(p.keymat, kp);
-    const r = this.abi.saInstall(index, spi, kp, keyLen, icv, inbound ? 1 : 0, p.esn ? 1 : 0, window);
+    const r = this.abi.saInstallAlg(index, alg.id, spi, kp, keyLen, icv, inbound ? 1 : 0, p.esn ? 1 : 0, window);
     this.core.free(kp, 48);
     if (r !== 0) {
       this.free.push(index);
       saError(r);
     }
-    const h: SaHandle = Object.freeze({ index, spi, direction: inbound ? "in" : "out" });
+    const h: SaHandle = Object.freeze({ index, spi, direction: inbound ? "in" : "out", algorithm } as const);
     this.handles.set(index, h);
     return h;
   }
@@ -298,6 +334,7 @@ export class Esp {
     return {
       spi: sa.spi,
       direction: sa.direction,
+      algorithm: sa.algorithm,
       esn: (flags & 4) !== 0,
       spent: (flags & 8) !== 0,
       sequence: dv.getBigUint64(base + layout.seq, true),

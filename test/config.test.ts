@@ -499,7 +499,7 @@ describe("values", () => {
     expect(esp("aes128gcm12-esn-noesn")).toMatchObject({ encryption: [{ icvBytes: 12 }], esn: ["esn", "noesn"] });
     expect(esp("aes192gcm96")).toMatchObject({ encryption: [{ keyword: "aes192gcm12", keyBits: 192, icvBytes: 12 }] });
     expect(esp("chacha20poly1305-noesn")).toMatchObject({
-      encryption: [{ cipher: "chacha20-poly1305", aead: true, implemented: false }],
+      encryption: [{ cipher: "chacha20-poly1305", aead: true, implemented: true }],
       esn: ["noesn"],
     });
     expect(esp("aes128gcm16-sha256-modp2048")).toMatchObject({ integrity: [], ke: ["modp2048"] });
@@ -965,7 +965,7 @@ describe("fixtures", () => {
     ["bad-bytes.conf", "", 13, 17, "connections.gw.children.net.rekey_bytes", "'10x' is not a byte count (a number with an optional unit k, m or g)"],
     ["bad-duration.conf", "", 13, 17, "connections.gw.children.net.rekey_time", "'1w' is not a duration (a number with an optional unit s, m, h or d)"],
     ["dot-in-name.conf", "", 1, 12, "connections", "'.' is not allowed in a key or section name ('connections.')"],
-    ["esp-not-implemented.conf", "", 13, 17, "connections.gw.children.net.esp_proposals", "none of these ESP proposals can be served by ipsec6in4, whose ESP does AES-GCM only (e.g. aes128gcm16, aes256gcm16-esn)"],
+    ["esp-not-implemented.conf", "", 13, 17, "connections.gw.children.net.esp_proposals", "none of these ESP proposals can be served by ipsec6in4, whose ESP does AES-GCM, ChaCha20-Poly1305, AES-GMAC only (e.g. aes128gcm16, aes256gcm16-esn)"],
     ["ikev1.conf", "", 8, 9, "connections.gw.version", "IKEv1 is not supported by ipsec6in4 (use version = 2, or 0)"],
     ["included-error.conf", "parts/broken-part.conf", 3, 5, "tunnels.t1.remote", "'192.0.2.300' is not an IPv4 address"],
     ["json-model.json", "", 6, 7, "tunnels.t1.mtu", "mtu 9000000 does not fit in an IPv4 packet (at most 65515)"],

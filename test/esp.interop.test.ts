@@ -1,5 +1,6 @@
-// ESP (RFC 4303, RFC 4106 AES-GCM, RFC 3948 UDP encapsulation) against independent
-// implementations, in the transport mode of RFC 4891 Table 1:
+// ESP (RFC 4303; RFC 4106 AES-GCM, RFC 7634 ChaCha20-Poly1305, RFC 4543 AES-GMAC; RFC 3948
+// UDP encapsulation) against independent implementations, in the transport mode of
+// RFC 4891 Table 1:
 //   IPv4 (proto 50 | proto 17 + UDP 4500) | ESP | IPv6 packet | pad | pad length | 41 | ICV
 //
 // 1. scapy's SecurityAssociation (test/interop/scapy_esp.py, one Python process for the
@@ -7,9 +8,18 @@
 //    give back the exact inner packet and the full 64-bit sequence number (ESN high bits
 //    inferred by RFC 4303 App. A2, across 2^32 and 2^33). Then the other way round: ours
 //    seals, scapy opens. ICV 8, 12 and 16; ESN and not; raw and UDP-encapsulated.
+//    ChaCha20-Poly1305 is scapy 2.5's own 'CHACHA20-POLY1305'. scapy 2.5 has no AES-GMAC:
+//    the helper registers one on scapy's CryptAlgo (scapy's framing, RFC 4543 AAD over
+//    python-cryptography's AESGCM), see scapy_esp.py.
 // 2. tshark decrypts ours (non-ESN: Wireshark 4.0 has no ESN) with the keys in an esp_sa
 //    UAT file, reports the ICV good, the SPI and sequence numbers we sent, the exact inner
 //    packet, our padding, and good inner UDP/ICMPv6 checksums.
+//    tshark 4.0 knows neither ChaCha20-Poly1305 nor AES-GMAC in ESP (its esp_sa UAT refuses
+//    "ChaCha20 with Poly1305 [RFC7634]" and "GMAC with AES-… [RFC4543]": "invalid value").
+//    For AES-GMAC, "NULL" encryption with "ANY 128 bit authentication [no checking]" shows
+//    the clear payload: tshark assumes a 0-byte IV with NULL, so its decrypted data is our
+//    IV ‖ inner packet ‖ padding ‖ pad length ‖ 41 and the ICV stays unchecked. For
+//    ChaCha20-Poly1305 it shows SPI and sequence numbers only.
 // Negative controls: a flipped bit is refused by scapy, by ours and shown as a bad ICV by
 // tshark; a replay and a wrong ESN high half are refused.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -19,7 +29,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEsp, type Esp } from "../src/esp.js";
+import { createEsp, type Esp, type EspAlgorithm } from "../src/esp.js";
 import { ensureDebian } from "./helpers/apt.js";
 import { inetChecksum, ipv4Unwrap, ipv4Wrap, LINKTYPE_RAW, writePcap } from "./helpers/pcap.js";
 import { Prng, seedFromEnv } from "./helpers/prng.js";
@@ -108,6 +118,7 @@ class ScapyPeer {
 }
 
 interface Combo {
+  algo: EspAlgorithm;
   icv: 8 | 12 | 16;
   esn: boolean;
   encap: boolean;
@@ -117,11 +128,23 @@ const COMBOS: Combo[] = [];
 for (const icv of [16, 12, 8] as const) {
   for (const esn of [false, true]) {
     for (const encap of [false, true]) {
-      COMBOS.push({ icv, esn, encap, keyLen: ([16, 32, 24] as const)[COMBOS.length % 3] });
+      COMBOS.push({ algo: "aes-gcm", icv, esn, encap, keyLen: ([16, 32, 24] as const)[COMBOS.length % 3] });
     }
   }
 }
-const label = (c: Combo) => `AES-${c.keyLen * 8}-GCM ICV ${c.icv}, ${c.esn ? "ESN" : "no ESN"}, ${c.encap ? "UDP 4500" : "raw ESP"}`;
+/** ChaCha20-Poly1305 (RFC 7634) and AES-GMAC (RFC 4543): ICV 16, every key size, ESN and not, raw and UDP. */
+const CHACHA_COMBOS: Combo[] = [];
+const GMAC_COMBOS: Combo[] = [];
+for (const esn of [false, true]) {
+  for (const encap of [false, true]) {
+    CHACHA_COMBOS.push({ algo: "chacha20-poly1305", icv: 16, esn, encap, keyLen: 32 });
+    GMAC_COMBOS.push({ algo: "aes-gmac", icv: 16, esn, encap, keyLen: ([16, 24, 32, 16] as const)[GMAC_COMBOS.length] });
+  }
+}
+COMBOS.push(...CHACHA_COMBOS, ...GMAC_COMBOS);
+const algoName = (c: Combo) =>
+  c.algo === "chacha20-poly1305" ? "ChaCha20-Poly1305" : c.algo === "aes-gmac" ? `AES-${c.keyLen * 8}-GMAC` : `AES-${c.keyLen * 8}-GCM ICV ${c.icv}`;
+const label = (c: Combo) => `${algoName(c)}, ${c.esn ? "ESN" : "no ESN"}, ${c.encap ? "UDP 4500" : "raw ESP"}`;
 
 /**
  * Sequence numbers (high, low) scapy seals with. Our inbound SA starts at T = 0, so the
@@ -146,13 +169,13 @@ async function saPair(c: Combo) {
   const esp = await createEsp({ capacity: 16 });
   const keymat = rng.bytes(c.keyLen + 4);
   const spi = rng.int(0x100, 0x7fffffff);
-  const inb = esp.addInbound({ spi, keymat, icvLength: c.icv, esn: c.esn, replayWindow: 1024 });
-  const out = esp.addOutbound({ spi, keymat, icvLength: c.icv, esn: c.esn, encap: c.encap ? NAT_T : undefined });
+  const inb = esp.addInbound({ spi, keymat, algorithm: c.algo, icvLength: c.icv, esn: c.esn, replayWindow: 1024 });
+  const out = esp.addOutbound({ spi, keymat, algorithm: c.algo, icvLength: c.icv, esn: c.esn, encap: c.encap ? NAT_T : undefined });
   return { esp, keymat, spi, inb, out };
 }
 
 function scapySa(c: Combo, spi: number, keymat: Uint8Array) {
-  return { spi, keymat: hex(keymat), icv: c.icv, esn_en: c.esn, encap: c.encap, src: OUTER_SRC, dst: OUTER_DST };
+  return { spi, keymat: hex(keymat), icv: c.icv, esn_en: c.esn, encap: c.encap, algo: c.algo, src: OUTER_SRC, dst: OUTER_DST };
 }
 
 /** Strip the outer IPv4 (and check the UDP header when encapsulated): what ours receives. */
@@ -235,6 +258,8 @@ describe(`ESP interop with scapy's SecurityAssociation (seed ${seed})`, () => {
       expect(be32(e, 4)).toBe(plan[i][1]);
       // IV (8) + inner + pad (to 4) + 2 + ICV
       expect(e.length).toBe(8 + 8 + inner[i].length + ((4 - ((inner[i].length + 2) % 4)) % 4) + 2 + c.icv);
+      // RFC 4543: scapy's AES-GMAC leaves the inner packet on the wire; the others encrypt it.
+      expect(hex(e.subarray(16, 16 + inner[i].length)) === hex(inner[i])).toBe(c.algo === "aes-gmac" && inner[i].length > 0);
       return esp;
     });
     const opened = openWithOurs(esp, received, c.encap);
@@ -307,7 +332,7 @@ describe(`ESP interop with scapy's SecurityAssociation (seed ${seed})`, () => {
 
   it("ours refuses scapy's packets with a flipped bit, a replay, or a wrong ESN high half", async (ctx) => {
     if (skip) return ctx.skip(skip);
-    for (const c of [COMBOS[0], COMBOS[3], COMBOS[5], COMBOS[10]]) {
+    for (const c of [COMBOS[0], COMBOS[3], COMBOS[5], COMBOS[10], ...CHACHA_COMBOS.slice(1, 3), ...GMAC_COMBOS.slice(1, 3)]) {
       const { esp, keymat, spi, inb } = await saPair(c);
       const inner = await scapy.inner([100, 33, 7, 500]);
       // Good packets 1 and 2; then sealed with high half 7 while ours can only infer 0.
@@ -482,6 +507,79 @@ describe("ESP interop with tshark (Wireshark's ESP decryption and ICV check)", (
         // The inner checksums verify (Wireshark's checksum status: 0 bad, 1 good, 2 unverified).
         if (f.inner[6] === 17) expect(row["udp.checksum.status"].at(-1), what).toBe("1");
         else expect(row["icmpv6.checksum.status"], what).toEqual(["1"]);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("tshark 4.0 and the new algorithms: AES-GMAC framing in the clear (ICV unchecked), ChaCha20-Poly1305 headers only", async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    const esp = await createEsp({ capacity: 16 });
+    const uat: string[] = [];
+    const frames: Array<{ pkt: Uint8Array; spi: number; seq: number; inner: Uint8Array; algo: EspAlgorithm; encap: boolean }> = [];
+    for (const c of [...GMAC_COMBOS, ...CHACHA_COMBOS].filter((x) => !x.esn)) {
+      const keymat = rng.bytes(c.keyLen + 4);
+      const spi = rng.int(0x100, 0xffffffff);
+      const out = esp.addOutbound({ spi, keymat, algorithm: c.algo, encap: c.encap ? NAT_T : undefined });
+      // tshark 4.0 has no RFC 4543 / RFC 7634 entry (see the top of this file): "NULL" with an
+      // unchecked 16-byte ICV is the closest it comes.
+      uat.push(`"IPv4","${OUTER_SRC}","${OUTER_DST}","0x${spi.toString(16).padStart(8, "0")}","NULL","","ANY 128 bit authentication [no checking]",""`);
+      payloadSizes(8).forEach((size, i) => {
+        const inner = buildIpv6(i % 2 ? "udp" : "icmp", size);
+        const pkt = oursToOuter(esp.protectOne(out, inner, 41), c.encap, frames.length);
+        frames.push({ pkt, spi, seq: Number(esp.stats(out).sequence), inner, algo: c.algo, encap: c.encap });
+      });
+    }
+    const dir = mkdtempSync(join(tmpdir(), "esp-tshark-"));
+    try {
+      // First: tshark 4.0 refuses the names newer Wiresharks use for these algorithms.
+      for (const [enc, auth] of [["ChaCha20 with Poly1305 [RFC7634]", "NULL"], ["NULL", "GMAC with AES-128 [RFC4543]"]]) {
+        writeFileSync(join(dir, "esp_sa"), `"IPv4","${OUTER_SRC}","${OUTER_DST}","0x00000100","${enc}","0x00","${auth}","0x00"\n`);
+        writeFileSync(join(dir, "empty.pcap"), writePcap([], LINKTYPE_RAW));
+        const r = spawnSync("tshark", ["-r", join(dir, "empty.pcap"), "-n"], { env: { ...process.env, WIRESHARK_CONFIG_DIR: dir }, encoding: "utf8", timeout: 60_000 });
+        expect(r.stderr).toMatch(/esp_sa:1: invalid value/);
+      }
+      writeFileSync(join(dir, "esp_sa"), uat.join("\n") + "\n");
+      writeFileSync(join(dir, "ours.pcap"), writePcap(frames.map((f) => f.pkt), LINKTYPE_RAW));
+      const r = spawnSync(
+        "tshark",
+        [
+          "-r", join(dir, "ours.pcap"), "-n",
+          "-o", "esp.enable_encryption_decode:TRUE",
+          "-o", "esp.enable_authentication_check:TRUE",
+          "-T", "fields", "-E", "separator=/t", "-E", "aggregator=|", "-E", "occurrence=a",
+          ...TSHARK_FIELDS.flatMap((f) => ["-e", f]),
+        ],
+        { env: { ...process.env, WIRESHARK_CONFIG_DIR: dir }, encoding: "utf8", timeout: 60_000 },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const rows = r.stdout.trimEnd().split("\n").map((line) => {
+        const cols = line.split("\t");
+        return Object.fromEntries(TSHARK_FIELDS.map((f, i) => [f, (cols[i] ?? "").split("|").filter((x) => x !== "")]));
+      });
+      expect(rows.length).toBe(frames.length);
+      rows.forEach((row, i) => {
+        const f = frames[i];
+        const what = `frame ${i + 1}: ${f.algo} ${f.encap ? "UDP" : "raw"} seq ${f.seq} ${f.inner.length} bytes`;
+        expect(row["ip.proto"], what).toEqual([f.encap ? "17" : "50"]);
+        expect(row["esp.spi"], what).toEqual([`0x${f.spi.toString(16).padStart(8, "0")}`]);
+        expect(row["esp.sequence"], what).toEqual([String(f.seq)]);
+        const pad = (4 - ((f.inner.length + 2) % 4)) % 4;
+        if (f.algo === "aes-gmac") {
+          // Neither good nor bad: "ANY 128 bit authentication" is not checked.
+          expect([row["esp.icv_good"], row["esp.icv_bad"]], what).toEqual([["0"], ["0"]]);
+          // The clear payload, seen through tshark's 0-byte-IV assumption: IV ‖ inner ‖ trailer.
+          expect(row["esp.pad_len"], what).toEqual([String(pad)]);
+          expect(row["esp.protocol"], what).toEqual(["0x29"]);
+          const iv = Buffer.alloc(8);
+          iv.writeBigUInt64BE(BigInt(f.seq));
+          const trailer = [...Array.from({ length: pad }, (_, j) => j + 1), pad, 41];
+          expect(row["esp.decrypted_data"], what).toEqual([iv.toString("hex") + hex(f.inner) + hex(Uint8Array.from(trailer))]);
+        } else {
+          // Ciphertext: whatever tshark reads as a trailer is noise; the inner packet is not there.
+          expect(row["ipv6.src"], what).toEqual([]);
+        }
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

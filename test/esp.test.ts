@@ -297,6 +297,34 @@ describe("SA table", () => {
   });
 });
 
+describe("algorithms (RFC 4106 default; RFC 7634 and RFC 4543 in esp-chacha/aes-gmac tests)", () => {
+  it("AES-GCM is the default; the record size does not depend on the algorithm", async () => {
+    const { esp, out, inb } = await pair();
+    expect([out.algorithm, inb.algorithm, esp.stats(out).algorithm]).toEqual(["aes-gcm", "aes-gcm", "aes-gcm"]);
+    expect(esp.bytesPerSa).toBe((esp.core.x as unknown as Record<string, WebAssembly.Global>).SA_KEY_BYTES.value as number + 320);
+  });
+
+  it("the original saInstall ABI still installs AES-GCM SAs (saInstallAlg with ALG_AES_GCM)", async () => {
+    const esp = await createEsp({ capacity: 4 });
+    const x = esp.core.x as unknown as {
+      saInstall(i: number, spi: number, key: number, keyLen: number, icv: number, inbound: number, esn: number, w: number): number;
+      saAlg(i: number): number;
+    };
+    const keymat = rng.bytes(20);
+    const kp = esp.core.alloc(48);
+    esp.core.u8.set(keymat, kp);
+    expect(x.saInstall(3, 0x77, kp, 16, 12, 1, 0, 64)).toBe(0);
+    expect(x.saAlg(3)).toBe(0);
+    expect(x.saInstall(2, 0x78, kp, 16, 4, 1, 0, 64)).toBe(-4);
+    esp.core.free(kp, 48);
+    const b = esp.createBatch({ packets: 1 });
+    const inner = ipv6(90);
+    b.addPacket(espSealNode({ spi: 0x77, keymat, seq: 1, icv: 12 }, inner));
+    expect(esp.unprotect(b)).toBe(1);
+    expect(Buffer.compare(b.output(0), inner)).toBe(0);
+  });
+});
+
 describe("batches", () => {
   it("protect and unprotect 100,000 packets in batches without growing wasm memory", async () => {
     const { esp, out } = await pair();

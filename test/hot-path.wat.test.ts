@@ -43,6 +43,16 @@ const HOT = [
   "$assembly/esp/esp/espProtectBatch",
   "$assembly/esp/esp/espUnprotectBatch",
   "$assembly/esp/rfc3948/udpDemuxBatch",
+  "$assembly/chacha20poly1305/ccpSeal",
+  "$assembly/chacha20poly1305/ccpOpen",
+  "$assembly/chacha20poly1305/ccpBatchSeal",
+  "$assembly/chacha20poly1305/ccpBatchOpen",
+  "$assembly/gcm/gmacSign",
+  "$assembly/gcm/gmacVerify",
+  "$assembly/pipeline/outbound/pipeOutbound",
+  "$assembly/pipeline/inbound/pipeInbound",
+  "$assembly/ingress/prefix/lpmLookup",
+  "$assembly/ingress/prefix/lpmLookupBatch",
 ];
 
 describe("hot path in the release .wat", () => {

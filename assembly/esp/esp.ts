@@ -1,34 +1,44 @@
-// ESP with AES-GCM (RFC 4303, RFC 4106): protect and unprotect batches of packets in
-// wasm memory. Each packet is a slot (buf, off, len) described by a 48-byte descriptor;
-// results are written back into the descriptor and the packet is transformed in place.
+// ESP (RFC 4303) with AES-GCM (RFC 4106), ChaCha20-Poly1305 (RFC 7634) or AES-GMAC
+// (RFC 4543, integrity only): protect and unprotect batches of packets in wasm memory. Each
+// packet is a slot (buf, off, len) described by a 48-byte descriptor; results are written
+// back into the descriptor and the packet is transformed in place. The three algorithms
+// share the framing (8-byte IV = the 64-bit sequence number, nonce = salt ‖ IV, 4-byte
+// padding) and differ only in step 6 (outbound) and step 4 (inbound).
 //
 // Outbound, per packet (RFC 4303 §3.3):
 //   1. SA lookup by index (the SPD chose it), direction and spent checks
 //   2. sequence number: last + 1, refused if it would pass 2^32−1 (2^64−1 with ESN)
 //   3. room check: 16 bytes of headroom for SPI ‖ seq ‖ IV, tailroom for padding, ICV
-//   4. header (SPI, seq), IV = the 64-bit sequence number (unique under the key, RFC 4106 §3.1)
+//   4. header (SPI, seq), IV = the 64-bit sequence number (unique under the key, RFC 4106 §3.1,
+//      RFC 7634 §2, RFC 4543 §3.1)
 //   5. trailer: padding 1, 2, 3, … to a 4-byte boundary (+ TFC padding), pad length, next header
-//   6. AES-GCM seal in place: nonce = salt ‖ IV, AAD = SPI ‖ seq or SPI ‖ seq-hi ‖ seq-lo
+//   6. nonce = salt ‖ IV, then by algorithm:
+//        AES-GCM, ChaCha20-Poly1305: seal in place, AAD = SPI ‖ seq or SPI ‖ seq-hi ‖ seq-lo
+//        AES-GMAC: tag over SPI ‖ seq (‖ seq-hi) ‖ IV ‖ payload ‖ trailer; payload stays clear
 //   7. counters
 //   [8. RFC 3948 UDP header in front when the SA has encapsulation ports]
 // Inbound, per packet (RFC 4303 §3.4), nothing in the SA changes unless all steps pass:
 //   1. length ≥ ESP header; SPI lookup in the hash
 //   2. length ≥ header + IV + trailer + ICV
 //   3. replay pre-check and ESN inference (replayCheck: pure)
-//   4. ICV verification, then decryption (gcmOpen releases nothing on failure)
+//   4. ICV verification, then decryption (gcmOpen/ccpOpen release nothing on failure;
+//      AES-GMAC only verifies)
 //   5. pad length within the payload, padding bytes 1, 2, 3, …
 //   6. replay window commit (replayCommit), counters
 //   7. next header 59 (dummy) dropped and counted; anything else handed up
 
-import { gcmSeal, gcmOpen } from "../gcm";
+import { gcmSeal, gcmOpen, gmacSign, gmacVerify } from "../gcm";
+import { ccpSeal, ccpOpen } from "../chacha20poly1305";
+import { gmacAadHead, gmacRestOffset } from "./rfc4543";
 import {
   ESP_HDR_LEN, GCM_IV_LEN, ESP_TRAILER_LEN, NEXT_HEADER_NONE, GCM_AAD_LEN, GCM_AAD_LEN_ESN,
   SEQ_MAX_32, SEQ_MAX_64,
 } from "./rfc4303";
 import { Drop, countDrop } from "./drop";
 import {
-  saPtr, saLookup, SA_GCM, SA_SPI, SA_SALT, SA_FLAGS, SA_ICV, SA_SEQ, SA_REPLAY, SA_TFC,
+  saPtr, saLookup, SA_KEY, SA_SPI, SA_SALT, SA_FLAGS, SA_ICV, SA_ALG, SA_SEQ, SA_REPLAY, SA_TFC,
   SA_PKTS, SA_OCTETS, SA_DROPS, SAF_INBOUND, SAF_ESN, SAF_SPENT, SA_ENCAP,
+  ALG_CHACHA20_POLY1305, ALG_AES_GMAC,
 } from "./sa";
 import { replayCheck, replayCommit, REPLAY_ERR_REPLAYED, REPLAY_ERR_TOO_OLD } from "./replay";
 import { udpWrap } from "./rfc3948";
@@ -40,7 +50,8 @@ import {
 /** Headroom protect needs in front of the payload: SPI ‖ seq ‖ IV. */
 export const ESP_HEADROOM: i32 = ESP_HDR_LEN + GCM_IV_LEN;
 
-// Nonce (salt ‖ IV) and ESN AAD for one packet; not secret, but cleared anyway.
+// Nonce (salt ‖ IV) and ESN AAD (or the RFC 4543 AAD head) for one packet; not secret,
+// but cleared anyway.
 const nonceBuf: usize = memory.data(16, 16);
 const aadBuf: usize = memory.data(16, 16);
 
@@ -70,7 +81,7 @@ export function protectOne(d: usize): void {
   const off = load<i32>(d + E_OFF);
   const len = load<i32>(d + E_LEN);
   const cap = load<i32>(d + E_CAP);
-  const icv = load<i32>(sa + SA_ICV);
+  const icv = <i32>load<u16>(sa + SA_ICV);
   const encap = load<u32>(sa + SA_ENCAP);
   const head = ESP_HEADROOM + (encap != 0 ? 8 : 0);
   // RFC 4303 §2.4: padding so that pad length and next header end on a 4-byte boundary.
@@ -89,20 +100,29 @@ export function protectOne(d: usize): void {
   for (let i = 0; i < pad; i++) store<u8>(p + <usize>(len + i), <u8>(i + 1));
   store<u8>(p + <usize>(len + pad), <u8>pad);
   store<u8>(p + <usize>(len + pad + 1), <u8>load<i32>(d + E_NH));
-  // RFC 4106 §4: nonce = salt ‖ IV.
+  // RFC 4106 §4, RFC 7634 §2, RFC 4543 §3.2: nonce = salt ‖ IV.
   store<u32>(nonceBuf, load<u32>(sa + SA_SALT));
   store<u64>(nonceBuf + 4, load<u64>(esp + 8));
-  let aad = esp;
-  let aadLen = GCM_AAD_LEN;
-  if (esn) {
-    // RFC 4106 §5: SPI ‖ seq-high ‖ seq-low.
-    store<u32>(aadBuf, bswap<u32>(spi));
-    store<u32>(aadBuf + 4, bswap<u32>(<u32>(seq >>> 32)));
-    store<u32>(aadBuf + 8, bswap<u32>(<u32>seq));
-    aad = aadBuf;
-    aadLen = GCM_AAD_LEN_ESN;
+  const alg = <u32>load<u16>(sa + SA_ALG);
+  if (alg == ALG_AES_GMAC) {
+    // RFC 4543 §3.3: all of SPI … next header is AAD; the plaintext is empty.
+    const head = gmacAadHead(esp, <u32>(seq >>> 32), esn, aadBuf);
+    const rest = gmacRestOffset(esn);
+    gmacSign(sa + SA_KEY, nonceBuf, aadBuf, head, esp + <usize>rest, ESP_HEADROOM + inner - rest, p + <usize>inner);
+  } else {
+    let aad = esp;
+    let aadLen = GCM_AAD_LEN;
+    if (esn) {
+      // RFC 4106 §5, RFC 7634 §2.1: SPI ‖ seq-high ‖ seq-low.
+      store<u32>(aadBuf, bswap<u32>(spi));
+      store<u32>(aadBuf + 4, bswap<u32>(<u32>(seq >>> 32)));
+      store<u32>(aadBuf + 8, bswap<u32>(<u32>seq));
+      aad = aadBuf;
+      aadLen = GCM_AAD_LEN_ESN;
+    }
+    if (alg == ALG_CHACHA20_POLY1305) ccpSeal(sa + SA_KEY, nonceBuf, aad, aadLen, p, inner, p);
+    else gcmSeal(sa + SA_KEY, nonceBuf, aad, aadLen, p, inner, p, icv);
   }
-  gcmSeal(sa + SA_GCM, nonceBuf, aad, aadLen, p, inner, p, icv);
   store<u64>(sa + SA_SEQ, seq);
   // The last number this SA may use: report it spent now, so the control plane rekeys.
   if (seq == (esn ? SEQ_MAX_64 : SEQ_MAX_32)) store<u32>(sa + SA_FLAGS, flags | SAF_SPENT);
@@ -140,7 +160,7 @@ export function unprotectOne(d: usize): void {
   }
   store<i32>(d + E_SA, idx);
   const sa = saPtr(idx);
-  const icv = load<i32>(sa + SA_ICV);
+  const icv = <i32>load<u16>(sa + SA_ICV);
   if (len < ESP_HEADROOM + ESP_TRAILER_LEN + icv) {
     drop(d, sa, Drop.BadLen);
     return;
@@ -154,17 +174,31 @@ export function unprotectOne(d: usize): void {
   }
   store<u32>(nonceBuf, load<u32>(sa + SA_SALT));
   store<u64>(nonceBuf + 4, load<u64>(esp + 8));
-  let aad = esp;
-  let aadLen = GCM_AAD_LEN;
-  if (load<u32>(sa + SA_FLAGS) & SAF_ESN) {
-    store<u32>(aadBuf, load<u32>(esp));
-    store<u32>(aadBuf + 4, bswap<u32>(<u32>(<u64>seq >>> 32)));
-    store<u32>(aadBuf + 8, load<u32>(esp + 4));
-    aad = aadBuf;
-    aadLen = GCM_AAD_LEN_ESN;
-  }
+  const esn = (load<u32>(sa + SA_FLAGS) & SAF_ESN) != 0;
+  const alg = <u32>load<u16>(sa + SA_ALG);
   const p = esp + <usize>ESP_HEADROOM;
-  const ptLen = gcmOpen(sa + SA_GCM, nonceBuf, aad, aadLen, p, len - ESP_HEADROOM, p, icv);
+  let ptLen: i32;
+  if (alg == ALG_AES_GMAC) {
+    // RFC 4543 §3.3: verify the tag over SPI … next header; the payload is already clear.
+    const head = gmacAadHead(esp, <u32>(<u64>seq >>> 32), esn, aadBuf);
+    const rest = gmacRestOffset(esn);
+    const body = len - icv; // SPI … next header
+    ptLen = gmacVerify(sa + SA_KEY, nonceBuf, aadBuf, head, esp + <usize>rest, body - rest, esp + <usize>body);
+    if (ptLen == 0) ptLen = body - ESP_HEADROOM;
+  } else {
+    let aad = esp;
+    let aadLen = GCM_AAD_LEN;
+    if (esn) {
+      store<u32>(aadBuf, load<u32>(esp));
+      store<u32>(aadBuf + 4, bswap<u32>(<u32>(<u64>seq >>> 32)));
+      store<u32>(aadBuf + 8, load<u32>(esp + 4));
+      aad = aadBuf;
+      aadLen = GCM_AAD_LEN_ESN;
+    }
+    ptLen = alg == ALG_CHACHA20_POLY1305
+      ? ccpOpen(sa + SA_KEY, nonceBuf, aad, aadLen, p, len - ESP_HEADROOM, p)
+      : gcmOpen(sa + SA_KEY, nonceBuf, aad, aadLen, p, len - ESP_HEADROOM, p, icv);
+  }
   if (ptLen < 0) {
     drop(d, sa, Drop.IntegFail);
     return;

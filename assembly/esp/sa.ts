@@ -3,15 +3,28 @@
 // Control data (lifetimes, selectors, peers) stays in TypeScript (STYLE habit 8).
 
 import { GCM_CTX_BYTES, gcmInit, gcmWipe } from "../gcm";
+import { CCP_CTX_BYTES, ccpInit, ccpWipe } from "../chacha20poly1305";
 import { DROP_REASONS } from "./drop";
 import { replayInit, replayStateBytes } from "./replay";
 
+// ESP algorithms (implementation constants; 0 is AES-GCM so that a zeroed record is one).
+export const ALG_AES_GCM: u32 = 0; // RFC 4106
+export const ALG_CHACHA20_POLY1305: u32 = 1; // RFC 7634
+export const ALG_AES_GMAC: u32 = 2; // RFC 4543 ENCR_NULL_AUTH_AES_GMAC (integrity only)
+
 // Record layout (implementation constants).
-export const SA_GCM: i32 = 0; // AES key schedule + GHASH key material (gcm.ts context)
-export const SA_SPI: i32 = GCM_CTX_BYTES; // u32, host value
-export const SA_SALT: i32 = SA_SPI + 4; // 4 raw bytes (RFC 4106 §4)
+/**
+ * Key material, a union by algorithm: the gcm.ts context (AES round keys + GHASH key
+ * material) for AES-GCM and AES-GMAC, or the chacha20poly1305.ts context (the 32-byte key)
+ * for ChaCha20-Poly1305. Sized for the larger, the GCM context.
+ */
+export const SA_KEY: i32 = 0;
+export const SA_KEY_BYTES: i32 = GCM_CTX_BYTES > CCP_CTX_BYTES ? GCM_CTX_BYTES : CCP_CTX_BYTES;
+export const SA_SPI: i32 = SA_KEY_BYTES; // u32, host value
+export const SA_SALT: i32 = SA_SPI + 4; // 4 raw bytes (RFC 4106 §4, RFC 4543 §3.2, RFC 7634 §2)
 export const SA_FLAGS: i32 = SA_SPI + 8;
-export const SA_ICV: i32 = SA_SPI + 12; // 8, 12 or 16
+export const SA_ICV: i32 = SA_SPI + 12; // u16: 8, 12 or 16 (AES-GCM); 16 (ChaCha20-Poly1305, AES-GMAC)
+export const SA_ALG: i32 = SA_SPI + 14; // u16: ALG_*
 export const SA_SEQ: i32 = SA_SPI + 16; // u64: outbound, last sequence number sent
 export const SA_REPLAY: i32 = SA_SPI + 24; // u32 pointer to the replay state (inbound)
 export const SA_TFC: i32 = SA_SPI + 28; // u32: extra padding bytes per packet (multiple of 4)
@@ -39,6 +52,7 @@ export const SA_ERR_SPI_DUP: i32 = -5;
 export const SA_ERR_WINDOW: i32 = -6;
 export const SA_ERR_SPI_ZERO: i32 = -7;
 export const SA_ERR_MEMORY: i32 = -8;
+export const SA_ERR_ALG: i32 = -9;
 
 let saBase: usize = 0;
 let saCap: i32 = 0;
@@ -135,19 +149,43 @@ function hashRemove(spi: u32): void {
 }
 
 /**
- * Install SA `index`. keyMat = AES key ‖ 4-byte salt (RFC 4106 §8.1), keyLen the AES key
- * length. Inbound SAs get a replay state for `windowBits` (0 disables replay checking; the
- * caller passes 0 only when configured explicitly) and are entered in the SPI hash.
- * Returns SA_OK or an SA_ERR_* code, changing nothing on error.
+ * Install an AES-GCM SA (RFC 4106): saInstallAlg with ALG_AES_GCM. keyMat = AES key ‖
+ * 4-byte salt (RFC 4106 §8.1), keyLen the AES key length.
  */
 export function saInstall(
   index: i32, spi: u32, keyMat: usize, keyLen: i32, icvLen: i32, inbound: i32, esn: i32, windowBits: i32,
 ): i32 {
+  return saInstallAlg(index, ALG_AES_GCM, spi, keyMat, keyLen, icvLen, inbound, esn, windowBits);
+}
+
+/** Whether alg accepts this key length and ICV length: SA_OK or the SA_ERR_* to report. */
+function checkAlg(alg: u32, keyLen: i32, icvLen: i32): i32 {
+  if (alg == ALG_CHACHA20_POLY1305) {
+    if (keyLen != 32) return SA_ERR_KEY; // RFC 7634 §2: 256-bit key
+    if (icvLen != 16) return SA_ERR_ICV; // RFC 7634 §2: the full Poly1305 tag
+    return SA_OK;
+  }
+  if (alg != ALG_AES_GCM && alg != ALG_AES_GMAC) return SA_ERR_ALG;
+  if (keyLen != 16 && keyLen != 24 && keyLen != 32) return SA_ERR_KEY;
+  if (alg == ALG_AES_GMAC) return icvLen == 16 ? SA_OK : SA_ERR_ICV; // RFC 4543 §3.4
+  return icvLen == 8 || icvLen == 12 || icvLen == 16 ? SA_OK : SA_ERR_ICV; // RFC 4106 §8
+}
+
+/**
+ * Install SA `index` with algorithm alg (ALG_*). keyMat = key ‖ 4-byte salt, keyLen the key
+ * length: 16, 24 or 32 for AES-GCM and AES-GMAC, 32 for ChaCha20-Poly1305. Inbound SAs get a
+ * replay state for `windowBits` (0 disables replay checking; the caller passes 0 only when
+ * configured explicitly) and are entered in the SPI hash.
+ * Returns SA_OK or an SA_ERR_* code, changing nothing on error.
+ */
+export function saInstallAlg(
+  index: i32, alg: u32, spi: u32, keyMat: usize, keyLen: i32, icvLen: i32, inbound: i32, esn: i32, windowBits: i32,
+): i32 {
   if (<u32>index >= <u32>saCap) return SA_ERR_INDEX;
   const sa = saAt(index);
   if (load<u32>(sa + SA_FLAGS) & SAF_USED) return SA_ERR_IN_USE;
-  if (keyLen != 16 && keyLen != 24 && keyLen != 32) return SA_ERR_KEY;
-  if (icvLen != 8 && icvLen != 12 && icvLen != 16) return SA_ERR_ICV;
+  const ok = checkAlg(alg, keyLen, icvLen);
+  if (ok != SA_OK) return ok;
   let replay: usize = 0;
   let rb: i32 = 0;
   if (inbound) {
@@ -159,10 +197,12 @@ export function saInstall(
     if (replay == 0) return SA_ERR_MEMORY;
     replayInit(replay, windowBits, esn);
   }
-  gcmInit(sa + SA_GCM, keyMat, keyLen);
+  if (alg == ALG_CHACHA20_POLY1305) ccpInit(sa + SA_KEY, keyMat, keyLen);
+  else gcmInit(sa + SA_KEY, keyMat, keyLen);
   store<u32>(sa + SA_SPI, spi);
   store<u32>(sa + SA_SALT, load<u32>(keyMat + <usize>keyLen));
-  store<u32>(sa + SA_ICV, icvLen);
+  store<u16>(sa + SA_ICV, <u16>icvLen);
+  store<u16>(sa + SA_ALG, <u16>alg);
   store<u64>(sa + SA_SEQ, 0);
   store<u32>(sa + SA_REPLAY, <u32>replay);
   store<u32>(sa + SA_TFC, 0);
@@ -187,7 +227,9 @@ export function saRemove(index: i32): i32 {
   }
   const sel = <usize>load<u32>(sa + SA_SEL);
   if (sel != 0) heap.free(sel);
-  gcmWipe(sa + SA_GCM);
+  // Key material first, whichever algorithm (the whole record is zeroed right after).
+  if (<u32>load<u16>(sa + SA_ALG) == ALG_CHACHA20_POLY1305) ccpWipe(sa + SA_KEY);
+  else gcmWipe(sa + SA_KEY);
   memory.fill(sa, 0, <usize>SA_RECORD_BYTES);
   return SA_OK;
 }
@@ -231,6 +273,12 @@ export function saSetEncap(index: i32, sport: i32, dport: i32): i32 {
   if (<u32>sport > 0xffff || <u32>dport > 0xffff || (sport == 0) != (dport == 0)) return SA_ERR_ICV;
   store<u32>(sa + SA_ENCAP, (<u32>sport << 16) | <u32>dport);
   return SA_OK;
+}
+
+/** The algorithm (ALG_*) of SA index, or −1 when not installed. */
+export function saAlg(index: i32): i32 {
+  const sa = saPtr(index);
+  return sa == 0 ? -1 : <i32>load<u16>(sa + SA_ALG);
 }
 
 /** Read-only facts of SA index for TypeScript: flags, or 0 when not installed. */

@@ -765,7 +765,7 @@ function espProposals(s: string): EspProposal[] {
   return r.proposal;
 }
 
-const CIPHER_NAMES: Record<string, string> = { "aes-gcm": "AES-GCM", "chacha20-poly1305": "ChaCha20-Poly1305" };
+const CIPHER_NAMES: Record<string, string> = { "aes-gcm": "AES-GCM", "chacha20-poly1305": "ChaCha20-Poly1305", "aes-gmac": "AES-GMAC" };
 
 function tsList(s: string): TrafficSelector[] {
   return splitList(s).map(parseTrafficSelector);

@@ -34,7 +34,7 @@ export type Cipher =
  * The ESP ciphers ipsec6in4's data plane implements: the one place to change when another
  * (e.g. "chacha20-poly1305", RFC 7634) lands in the ESP hot path.
  */
-export const ESP_IMPLEMENTED_CIPHERS: ReadonlySet<Cipher> = new Set<Cipher>(["aes-gcm"]);
+export const ESP_IMPLEMENTED_CIPHERS: ReadonlySet<Cipher> = new Set<Cipher>(["aes-gcm", "chacha20-poly1305", "aes-gmac"]);
 
 export interface EncryptionAlgorithm {
   /** The keyword as written, lower case (e.g. "aes128gcm16"). */

@@ -1,17 +1,28 @@
 #!/usr/bin/python3
 """
 The scapy side of test/esp.interop.test.ts: an independent ESP (RFC 4303, RFC 4106 AES-GCM,
-RFC 3948 UDP encapsulation) in transport mode over IPv4, carrying IPv6 (protocol 41, RFC 4891).
+RFC 7634 ChaCha20-Poly1305, RFC 4543 AES-GMAC, RFC 3948 UDP encapsulation) in transport
+mode over IPv4, carrying IPv6 (protocol 41, RFC 4891).
+
+Algorithms ("algo" in seal/open requests):
+  "aes-gcm" (default)    scapy's 'AES-GCM' (ICV 16) or 'AES-GCM-TRUNCATED' below (ICV 8, 12)
+  "chacha20-poly1305"    scapy's own 'CHACHA20-POLY1305' (scapy 2.5, on cryptography's
+                         ChaCha20Poly1305): nonce = salt ‖ IV, AAD = SPI ‖ seq (‖ ESN)
+  "aes-gmac"             scapy 2.5 has no ENCR_NULL_AUTH_AES_GMAC; 'AES-GMAC' below is
+                         scapy's CryptAlgo (framing, padding, IV, SA, NAT-T, ESN are scapy's)
+                         with encrypt/decrypt replaced by RFC 4543 §3.3 over cryptography's
+                         AESGCM: tag = GCM(key, salt ‖ IV, AAD = SPI ‖ seq (‖ ESN) ‖ IV ‖
+                         payload ‖ padding ‖ pad length ‖ next header, plaintext empty)
 
 Protocol: one JSON request per line on stdin, one JSON response per line on stdout, in order.
 Bytes travel as lowercase hex. Requests ({"op": ...}):
 
   inner  {"packets": [{"kind": "icmp"|"udp", "size": n, "seed": s}, ...]}
          -> {"packets": [hex of a scapy-built IPv6 packet, ...]}
-  seal   {"spi", "keymat", "icv", "esn_en", "encap", "src", "dst",
+  seal   {"spi", "keymat", "icv", "esn_en", "encap", "src", "dst", "algo",
           "packets": [{"inner": hex, "seq": low32, "esn": high32}, ...]}
          -> {"packets": [hex of IPv4 | (UDP 4500 |) ESP, ...]}   (scapy SecurityAssociation.encrypt)
-  open   {"spi", "keymat", "icv", "esn_en", "packets": [{"outer": hex, "esn": high32}, ...]}
+  open   {"spi", "keymat", "icv", "esn_en", "algo", "packets": [{"outer": hex, "esn": high32}, ...]}
          -> {"packets": [{"ok": true, "inner": hex, "proto": n, "spi": n, "seq": n, "udp": bool,
                           "summary": str} | {"ok": false, "error": str}, ...]}
   quit   -> exits
@@ -33,8 +44,11 @@ from scapy.config import conf  # noqa: E402
 conf.verb = 0
 from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6, ICMPv6EchoRequest, UDP as UDP6  # noqa: E402,F401
-from scapy.layers.ipsec import ESP, SecurityAssociation, IPSecIntegrityError, CryptAlgo, CRYPT_ALGOS  # noqa: E402
+from scapy.layers.ipsec import ESP, SecurityAssociation, IPSecIntegrityError, CryptAlgo, CRYPT_ALGOS, _ESPPlain  # noqa: E402
+from cryptography.exceptions import InvalidTag  # noqa: E402
 from cryptography.hazmat.primitives.ciphers import algorithms, modes  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+import struct  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
 INNER_SRC = "2001:db8:1::1"
@@ -60,13 +74,63 @@ CRYPT_ALGOS["AES-GCM-TRUNCATED"] = CryptAlgo(
 )
 
 
+class NullAuthAesGmac(CryptAlgo):
+    """ENCR_NULL_AUTH_AES_GMAC (RFC 4543): the payload stays in the clear, GMAC over all of it."""
+
+    @staticmethod
+    def _aad(esp, iv, data, esn_en, esn):
+        # RFC 4543 §3.3, Figures 3 and 4: SPI ‖ seq (or SPI ‖ seq-high ‖ seq-low) ‖ IV ‖ payload ‖ trailer
+        seq = struct.pack("!LLL", esp.spi, esn, esp.seq) if esn_en else struct.pack("!LL", esp.spi, esp.seq)
+        return seq + iv + data
+
+    def encrypt(self, sa, esp, key, icv_size=None, esn_en=False, esn=0):
+        data = esp.data_for_encryption()
+        tag = AESGCM(key).encrypt(sa.crypt_salt + esp.iv, b"", self._aad(esp, esp.iv, data, esn_en, esn))
+        return ESP(spi=esp.spi, seq=esp.seq, data=esp.iv + data + tag)
+
+    def decrypt(self, sa, esp, key, icv_size=None, esn_en=False, esn=0):
+        iv = esp.data[:self.iv_size]
+        data = esp.data[self.iv_size:len(esp.data) - 16]
+        icv = esp.data[len(esp.data) - 16:]
+        try:
+            AESGCM(key).decrypt(sa.crypt_salt + iv, icv, self._aad(esp, iv, data, esn_en, esn))
+        except InvalidTag as err:
+            raise IPSecIntegrityError(err)
+        padlen = data[-2]
+        return _ESPPlain(spi=esp.spi, seq=esp.seq, iv=iv, data=data[:len(data) - padlen - 2],
+                         padding=data[len(data) - padlen - 2:len(data) - 2], padlen=padlen, nh=data[-1], icv=icv)
+
+
+CRYPT_ALGOS["AES-GMAC"] = NullAuthAesGmac(
+    "AES-GMAC",
+    cipher=algorithms.AES,
+    mode=modes.GCM,
+    key_size=(16, 24, 32),
+    salt_size=4,
+    block_size=1,
+    iv_size=8,
+    icv_size=16,
+)
+
+
+def crypt_algo(req):
+    algo = req.get("algo", "aes-gcm")
+    if algo == "chacha20-poly1305":
+        return "CHACHA20-POLY1305"
+    if algo == "aes-gmac":
+        return "AES-GMAC"
+    if algo != "aes-gcm":
+        raise ValueError("unknown algo " + algo)
+    return "AES-GCM" if req.get("icv", 16) == 16 else "AES-GCM-TRUNCATED"
+
+
 def make_sa(req):
     icv = req.get("icv", 16)
     encap = req.get("encap", False)
     return SecurityAssociation(
         ESP,
         spi=req["spi"],
-        crypt_algo="AES-GCM" if icv == 16 else "AES-GCM-TRUNCATED",
+        crypt_algo=crypt_algo(req),
         crypt_key=bytes.fromhex(req["keymat"]),
         crypt_icv_size=icv,
         esn_en=bool(req.get("esn_en", False)),
