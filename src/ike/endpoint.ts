@@ -1,0 +1,1086 @@
+/**
+ * An IKEv2 endpoint (RFC 7296): the exchanges that key every SA of the dataplane.
+ *
+ *   IKE_SA_INIT      SA, KE, Ni/Nr, NAT_DETECTION_*; INVALID_KE_PAYLOAD retry; COOKIE (§2.6)
+ *   IKE_AUTH         IDi/IDr, AUTH (PSK, §2.15), SA, TSi/TSr, USE_TRANSPORT_MODE; the PAD
+ *                    decides who may authenticate and which selectors they may claim
+ *   CREATE_CHILD_SA  CHILD_SA rekey (§1.3.3, N(REKEY_SA)), make-before-break
+ *   INFORMATIONAL    Delete (IKE and ESP), liveness checks
+ *
+ * Requests are retransmitted with exponential back-off (§2.1) until answered or given up;
+ * responses are cached per message ID and resent for retransmitted requests (§2.1). After
+ * IKE_SA_INIT, if NAT is detected (or `encap = yes` asks for it), both IKE and ESP move to
+ * UDP 4500 (RFC 3948, RFC 7296 §2.23).
+ *
+ * The endpoint is transport-agnostic: it is handed datagrams (`receive`) and hands datagrams
+ * to `send`; src/node/ binds it to node:dgram sockets. Keys never reach the log.
+ */
+import { createHash, randomBytes as nodeRandom, timingSafeEqual } from "node:crypto";
+import * as C from "./constants.js";
+import { decodeIkeMessage, encodeIkeMessage, type IkeMessage, type IkePayload, type IkePayloadInput, type IkeSaKeys } from "./message.js";
+import { deriveChildSaKeys, deriveIkeSaKeys, prf, toIkeSaKeys, type IkeSaKeyMaterial, type IkeSaSuite } from "./keys.js";
+import { createDh, type DhExchange } from "./dh.js";
+import { choose, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
+import { narrow, parseTs, tsFields, tsFromConfig, tsText, within, type Ts } from "./ts.js";
+import type { Child, Config, Connection, Identity } from "../config/model.js";
+import type { Dataplane } from "../pipeline.js";
+import type { SaHandle } from "../esp.js";
+import { formatIPv4, parseIp } from "../addr.js";
+import { IpsecError, type ErrorCode } from "../errors.js";
+
+export interface UdpAddress {
+  address: string;
+  port: number;
+}
+
+export type LogLevel = 0 | 1 | 2 | 3 | 4;
+
+export interface IkeEndpointOptions {
+  config: Config;
+  /** Where CHILD_SAs are installed (optional: without it the endpoint only negotiates). */
+  dataplane?: Dataplane;
+  /** Send a datagram; `to.port` 4500 means the non-ESP marker has already been prepended. */
+  send(data: Uint8Array, from: UdpAddress, to: UdpAddress): void;
+  /** charon-style levels: 0 control, 1 details, 2 messages, 3 raw, 4 private (never keys here). */
+  log?(level: LogLevel, message: string): void;
+  /** Retransmission: first timeout (ms), factor, tries. Default 4000 ms × 1.8, 5 tries (charon's). */
+  retransmit?: { timeout?: number; base?: number; tries?: number };
+  /** Half-open IKE_SAs above which IKE_SA_INIT requests must carry a COOKIE (default 100). */
+  cookieThreshold?: number;
+  /** Called with every CHILD_SA's keys: for tests comparing with a peer, and key logs (Wireshark). */
+  onChildKeys?(info: ChildSaInfo, keys: { encrI: Uint8Array; encrR: Uint8Array }): void;
+  onEvent?(event: IkeEvent): void;
+  now?(): number;
+  randomBytes?(n: number): Uint8Array;
+}
+
+export type IkeEvent =
+  | { type: "ike-up"; sa: IkeSaInfo }
+  | { type: "ike-down"; sa: IkeSaInfo; reason: string }
+  | { type: "child-up"; sa: IkeSaInfo; child: ChildSaInfo }
+  | { type: "child-down"; sa: IkeSaInfo; child: ChildSaInfo; reason: string };
+
+export interface ChildSaInfo {
+  name: string;
+  mode: "tunnel" | "transport";
+  spiIn: number;
+  spiOut: number;
+  encr: number;
+  keyLen: number;
+  esn: boolean;
+  localTs: string;
+  remoteTs: string;
+  tunnel?: string;
+}
+
+export interface IkeSaInfo {
+  id: number;
+  connection: string;
+  initiator: boolean;
+  state: State;
+  spiI: string;
+  spiR: string;
+  local: UdpAddress;
+  remote: UdpAddress;
+  encr: number;
+  prf: number;
+  group: number;
+  natt: boolean;
+  children: ChildSaInfo[];
+}
+
+type State = "init-sent" | "auth-sent" | "established" | "deleting" | "dead";
+
+interface ChildSa {
+  info: ChildSaInfo;
+  conf: Child;
+  inbound?: SaHandle;
+  outbound?: SaHandle;
+  localTs: Ts[];
+  remoteTs: Ts[];
+}
+
+interface Pending {
+  msgId: number;
+  bytes: Uint8Array;
+  tries: number;
+  timer?: ReturnType<typeof setTimeout>;
+  onReply(m: IkeMessage): void;
+}
+
+interface IkeSa {
+  id: number;
+  conn: Connection;
+  initiator: boolean;
+  state: State;
+  spiI: Uint8Array;
+  spiR: Uint8Array;
+  local: UdpAddress;
+  remote: UdpAddress;
+  natt: boolean;
+  ni: Uint8Array;
+  nr: Uint8Array;
+  dh?: DhExchange;
+  suite?: IkeSaSuite;
+  group: number;
+  keys?: IkeSaKeyMaterial;
+  codec?: IkeSaKeys;
+  msg1?: Uint8Array; // IKE_SA_INIT request bytes
+  msg2?: Uint8Array; // IKE_SA_INIT response bytes
+  cookie?: Uint8Array;
+  nextOut: number; // our next request message ID
+  nextIn: number; // the peer's next request message ID
+  pending?: Pending;
+  queue: (() => void)[];
+  lastResponse?: { msgId: number; bytes: Uint8Array };
+  children: ChildSa[];
+  childConf?: Child; // the child being negotiated in IKE_AUTH (initiator)
+  childSpi?: Uint8Array;
+  done?: { resolve(i: IkeSaInfo): void; reject(e: Error): void };
+}
+
+const KEY_PAD = new TextEncoder().encode("Key Pad for IKEv2");
+
+export class IkeEndpoint {
+  private readonly cfg: Config;
+  private readonly dp?: Dataplane;
+  private readonly opt: IkeEndpointOptions;
+  private readonly sas = new Map<string, IkeSa>(); // by hex SPIi:SPIr (and SPIi: while half-open)
+  private readonly initResponses = new Map<string, Uint8Array>(); // SPIi|peer → cached IKE_SA_INIT response
+  private readonly cookieSecret: Uint8Array;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(options: IkeEndpointOptions) {
+    this.opt = options;
+    this.cfg = options.config;
+    this.dp = options.dataplane;
+    this.cookieSecret = this.rand(32);
+  }
+
+  private rand(n: number): Uint8Array {
+    return this.opt.randomBytes ? this.opt.randomBytes(n) : new Uint8Array(nodeRandom(n));
+  }
+
+  private log(level: LogLevel, msg: string): void {
+    this.opt.log?.(level, msg);
+  }
+
+  private emit(e: IkeEvent): void {
+    this.opt.onEvent?.(e);
+  }
+
+  /** The IKE_SAs and their CHILD_SAs, as `swanctl --list-sas` shows them. */
+  list(): IkeSaInfo[] {
+    return [...new Set(this.sas.values())].filter((s) => s.state !== "dead").map((s) => this.info(s));
+  }
+
+  private info(s: IkeSa): IkeSaInfo {
+    return {
+      id: s.id,
+      connection: s.conn.name,
+      initiator: s.initiator,
+      state: s.state,
+      spiI: hex(s.spiI),
+      spiR: hex(s.spiR),
+      local: s.local,
+      remote: s.remote,
+      encr: s.suite?.encr ?? 0,
+      prf: s.suite?.prf ?? 0,
+      group: s.group,
+      natt: s.natt,
+      children: s.children.map((c) => c.info),
+    };
+  }
+
+  // ───────────────────────────── initiating ─────────────────────────────
+
+  /** Start IKE_SA_INIT for a connection; resolves when IKE_AUTH established its first CHILD_SA. */
+  initiate(connection: string, childName?: string): Promise<IkeSaInfo> {
+    const conn = this.cfg.connections[connection];
+    if (!conn) return Promise.reject(new IpsecError("ERR_CONFIG", `no connection '${connection}'`));
+    const child = childName ? conn.children[childName] : Object.values(conn.children)[0];
+    if (!child) return Promise.reject(new IpsecError("ERR_CONFIG", `connection '${connection}' has no child '${childName ?? ""}'`));
+    const local = firstAddress(conn.local_addrs);
+    const remote = firstAddress(conn.remote_addrs);
+    if (!local || !remote) return Promise.reject(new IpsecError("ERR_CONFIG", `connection '${connection}' needs single local and remote addresses to initiate`));
+    const proposals = ikeProposals(conn.proposals);
+    const group = proposals[0]?.transforms.find((t) => t.type === C.TRANSFORM_KE)?.id;
+    if (group === undefined) return Promise.reject(new IpsecError("ERR_CONFIG", `connection '${connection}' has no usable IKE proposal`));
+    const sa: IkeSa = {
+      id: this.nextId++,
+      conn,
+      initiator: true,
+      state: "init-sent",
+      spiI: this.spi8(),
+      spiR: new Uint8Array(8),
+      local: { address: local, port: conn.local_port },
+      remote: { address: remote, port: conn.remote_port },
+      natt: false,
+      ni: this.rand(32),
+      nr: new Uint8Array(0),
+      group,
+      nextOut: 0,
+      nextIn: 0,
+      queue: [],
+      children: [],
+      childConf: child,
+    };
+    this.sas.set(`${hex(sa.spiI)}:`, sa);
+    return new Promise((resolve, reject) => {
+      sa.done = { resolve, reject };
+      this.sendInit(sa);
+    });
+  }
+
+  private spi8(): Uint8Array {
+    let s: Uint8Array;
+    do s = this.rand(8);
+    while (s.every((b) => b === 0));
+    return s;
+  }
+
+  private natd(spiI: Uint8Array, spiR: Uint8Array, a: UdpAddress): Uint8Array {
+    const ip = parseIp(a.address)!.bytes;
+    const port = Uint8Array.of(a.port >> 8, a.port & 0xff);
+    return new Uint8Array(createHash("sha1").update(spiI).update(spiR).update(ip).update(port).digest());
+  }
+
+  private sendInit(sa: IkeSa): void {
+    sa.dh = createDh(sa.group);
+    const payloads: IkePayloadInput[] = [];
+    if (sa.cookie) payloads.push(notify(C.N_COOKIE, sa.cookie));
+    payloads.push(
+      { type: C.PT_SA, fields: saFields(ikeProposals(sa.conn.proposals)) },
+      { type: C.PT_KE, fields: { group: sa.group, keyData: sa.dh.publicValue } },
+      { type: C.PT_NONCE, fields: { nonce: sa.ni } },
+      notify(C.N_NAT_DETECTION_SOURCE_IP, this.natSource(sa)),
+      notify(C.N_NAT_DETECTION_DESTINATION_IP, this.natd(sa.spiI, new Uint8Array(8), sa.remote)),
+    );
+    const bytes = encodeIkeMessage({ header: { spiI: sa.spiI, spiR: new Uint8Array(8), exchangeType: C.IKE_SA_INIT, flags: { initiator: true }, messageId: 0 }, payloads });
+    sa.msg1 = bytes;
+    sa.nextOut = 1; // IKE_SA_INIT is message 0 (§2.2), retried with the same ID
+    this.request(sa, 0, bytes, (m) => this.onInitResponse(sa, m));
+  }
+
+  /** With encap = yes we announce a source hash that cannot match, forcing UDP encapsulation (as charon does). */
+  private natSource(sa: IkeSa): Uint8Array {
+    return sa.conn.encap ? this.rand(20) : this.natd(sa.spiI, new Uint8Array(8), sa.local);
+  }
+
+  private onInitResponse(sa: IkeSa, m: IkeMessage): void {
+    const n = notifies(m.payloads);
+    const invalidKe = n.find((x) => x.type === C.N_INVALID_KE_PAYLOAD);
+    if (invalidKe) {
+      const g = (invalidKe.data[0] << 8) | invalidKe.data[1];
+      const offered = ikeProposals(sa.conn.proposals).some((p) => p.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === g));
+      if (!offered || g === sa.group) return this.fail(sa, `peer asked for DH group ${g}, which we did not offer`);
+      this.log(1, `peer wants DH group ${g}, retrying IKE_SA_INIT`);
+      sa.group = g;
+      return this.sendInit(sa);
+    }
+    const cookie = n.find((x) => x.type === C.N_COOKIE);
+    if (cookie) {
+      if (sa.cookie) return this.fail(sa, "peer asked for a COOKIE twice");
+      sa.cookie = cookie.data;
+      return this.sendInit(sa);
+    }
+    const err = n.find((x) => x.type < C.NOTIFY_STATUS_MIN);
+    if (err) return this.fail(sa, `peer refused IKE_SA_INIT: ${C.NOTIFY_NAMES[err.type] ?? err.type}`);
+    const saP = m.payloads.find((p) => p.type === C.PT_SA);
+    const ke = m.payloads.find((p) => p.type === C.PT_KE);
+    const nonce = m.payloads.find((p) => p.type === C.PT_NONCE);
+    if (!saP || !ke || !nonce) return this.fail(sa, "IKE_SA_INIT response lacks SA, KE or Nr");
+    const picked = parseSa(saP.fields);
+    // The reply must be exactly one of our proposals, cut down to one transform per type.
+    const ours = ikeProposals(sa.conn.proposals);
+    const c = picked.length === 1 ? choose(ours, picked, C.PROTO_IKE) : undefined;
+    if (!c || c.chosen.group !== sa.group) return this.fail(sa, "IKE_SA_INIT response chose no proposal we made");
+    sa.spiR = m.header.spiR;
+    sa.nr = fromHexField(nonce.fields.nonce);
+    sa.msg2 = (m as IkeMessage & { raw?: Uint8Array }).raw;
+    let gir: Uint8Array;
+    try {
+      gir = sa.dh!.computeSecret(fromHexField(ke.fields.keyData));
+    } catch (e) {
+      return this.fail(sa, (e as Error).message);
+    }
+    this.keyIkeSa(sa, c.chosen, gir);
+    this.sas.delete(`${hex(sa.spiI)}:`);
+    this.sas.set(key(sa.spiI, sa.spiR), sa);
+    this.detectNat(sa, n);
+    this.sendAuth(sa);
+  }
+
+  private detectNat(sa: IkeSa, n: Notify[]): void {
+    const src = n.filter((x) => x.type === C.N_NAT_DETECTION_SOURCE_IP);
+    const dst = n.filter((x) => x.type === C.N_NAT_DETECTION_DESTINATION_IP);
+    if (src.length === 0 && dst.length === 0) {
+      sa.natt = sa.conn.encap;
+    } else {
+      const zero = sa.initiator ? sa.spiR : new Uint8Array(8);
+      const spiR = sa.initiator ? sa.spiR : zero;
+      const peerHash = this.natd(sa.spiI, sa.initiator ? spiR : new Uint8Array(8), sa.remote);
+      const ourHash = this.natd(sa.spiI, sa.initiator ? spiR : new Uint8Array(8), sa.local);
+      const peerBehindNat = !src.some((x) => eq(x.data, peerHash));
+      const weBehindNat = !dst.some((x) => eq(x.data, ourHash));
+      sa.natt = sa.conn.encap || peerBehindNat || weBehindNat;
+    }
+    if (sa.natt) {
+      // RFC 7296 §2.23: float to 4500 after IKE_SA_INIT.
+      if (sa.initiator) sa.remote = { address: sa.remote.address, port: 4500 };
+      sa.local = { address: sa.local.address, port: 4500 };
+      this.log(1, `NAT-T: IKE and ESP move to UDP 4500`);
+    }
+  }
+
+  private keyIkeSa(sa: IkeSa, c: Chosen, gir: Uint8Array): void {
+    sa.suite = { prf: c.prf!, encr: c.encr, keyLen: c.keyLen, integ: c.integ };
+    sa.keys = deriveIkeSaKeys(sa.suite, { ni: sa.ni, nr: sa.nr, spiI: sa.spiI, spiR: sa.spiR, gir });
+    sa.codec = toIkeSaKeys(sa.suite, sa.spiI, sa.spiR, sa.keys);
+    gir.fill(0);
+    this.log(1, `IKE_SA ${sa.conn.name}[${sa.id}] keyed: ${C.ENCR_NAMES[c.encr]}/${c.keyLen} ${C.PRF_NAMES[c.prf!]} ${C.DH_NAMES[c.group!]}`);
+  }
+
+  /** §2.15: AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <message> | <peer nonce> | prf(SK_p, ID body)). */
+  private pskAuth(sa: IkeSa, forInitiator: boolean, idBody: Uint8Array, secret: Uint8Array): Uint8Array {
+    const p = sa.suite!.prf;
+    const msg = forInitiator ? sa.msg1! : sa.msg2!;
+    const nonce = forInitiator ? sa.nr : sa.ni;
+    const macedId = prf(p, forInitiator ? sa.keys!.skPi : sa.keys!.skPr, idBody);
+    return prf(p, prf(p, secret, KEY_PAD), concat([msg, nonce, macedId]));
+  }
+
+  private sendAuth(sa: IkeSa): void {
+    const conn = sa.conn;
+    const child = sa.childConf!;
+    const idi = idFields(conn.local.id, sa.local.address);
+    const idiBody = idBodyOf(idi);
+    const secret = this.secretFor(conn, conn.local.id ?? addrId(sa.local.address), conn.remote.id);
+    if (!secret) return this.fail(sa, `no PSK for ${conn.name}`);
+    sa.childSpi = this.rand(4);
+    const payloads: IkePayloadInput[] = [
+      { type: C.PT_IDI, fields: idi },
+      ...(conn.remote.id.type !== "any" ? [{ type: C.PT_IDR, fields: idFields(conn.remote.id, sa.remote.address) }] : []),
+      { type: C.PT_AUTH, fields: { method: C.AUTH_SHARED_KEY_MIC, data: this.pskAuth(sa, true, idiBody, secret) } },
+      notify(C.N_INITIAL_CONTACT, new Uint8Array(0)),
+      ...(child.mode === "transport" ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
+      { type: C.PT_SA, fields: saFields(espProposals(child.esp_proposals, sa.childSpi)) },
+      { type: C.PT_TSI, fields: tsFields(tsFromConfig(child.local_ts, sa.local.address)) },
+      { type: C.PT_TSR, fields: tsFields(tsFromConfig(child.remote_ts, sa.remote.address)) },
+    ];
+    sa.state = "auth-sent";
+    this.sendRequest(sa, C.IKE_AUTH, payloads, (m) => this.onAuthResponse(sa, m));
+  }
+
+  private onAuthResponse(sa: IkeSa, m: IkeMessage): void {
+    const inner = m.decrypted ?? [];
+    const n = notifies(inner);
+    const err = n.find((x) => x.type < C.NOTIFY_STATUS_MIN);
+    const idr = inner.find((p) => p.type === C.PT_IDR);
+    const auth = inner.find((p) => p.type === C.PT_AUTH);
+    if (!idr || !auth) return this.fail(sa, err ? `peer refused IKE_AUTH: ${C.NOTIFY_NAMES[err.type] ?? err.type}` : "IKE_AUTH response lacks IDr or AUTH", err?.type === C.N_AUTHENTICATION_FAILED ? "ERR_IKE_AUTH" : "ERR_IKE_REFUSED");
+    // PAD (RFC 4301 §4.4.3): the identity must be the configured one, authenticated with its PSK.
+    if (!idMatches(sa.conn.remote.id, idr.fields, sa.remote.address)) return this.fail(sa, `peer identity ${String(idr.fields.value)} is not ${sa.conn.remote.id.value || "%any"}`, "ERR_IKE_AUTH");
+    const secret = this.secretFor(sa.conn, sa.conn.local.id ?? addrId(sa.local.address), identityOf(idr.fields));
+    if (!secret || (auth.fields.method as number) !== C.AUTH_SHARED_KEY_MIC) return this.fail(sa, "peer does not authenticate with a PSK we hold", "ERR_IKE_AUTH");
+    const want = this.pskAuth(sa, false, idBodyOf(idr.fields), secret);
+    if (!eq(want, fromHexField(auth.fields.data))) return this.fail(sa, "peer's AUTH payload does not verify (wrong PSK?)", "ERR_IKE_AUTH");
+    sa.state = "established";
+    this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}[${idText(sa.conn.local.id, sa.local.address)}]...${sa.remote.address}[${String(idr.fields.value)}]`);
+    this.emit({ type: "ike-up", sa: this.info(sa) });
+    if (err) {
+      // IKE_SA up, CHILD_SA refused (§1.2: e.g. TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN).
+      this.log(0, `CHILD_SA ${sa.childConf!.name} refused: ${C.NOTIFY_NAMES[err.type] ?? err.type}`);
+      sa.done?.reject(new IpsecError("ERR_IKE_REFUSED", `CHILD_SA refused by peer: ${C.NOTIFY_NAMES[err.type] ?? err.type}`));
+      sa.done = undefined;
+      return;
+    }
+    try {
+      this.childFromResponse(sa, sa.childConf!, sa.childSpi!, inner, sa.ni, sa.nr);
+    } catch (e) {
+      return this.fail(sa, (e as Error).message);
+    }
+    sa.done?.resolve(this.info(sa));
+    sa.done = undefined;
+  }
+
+  /** The initiator's side of a CHILD_SA: check the responder's choice and narrowing, then install. */
+  private childFromResponse(sa: IkeSa, child: Child, ourSpi: Uint8Array, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array): ChildSa {
+    const saP = inner.find((p) => p.type === C.PT_SA);
+    const tsi = inner.find((p) => p.type === C.PT_TSI);
+    const tsr = inner.find((p) => p.type === C.PT_TSR);
+    if (!saP || !tsi || !tsr) throw new IpsecError("ERR_IKE_MALFORMED", "CHILD_SA response lacks SA, TSi or TSr");
+    const picked = parseSa(saP.fields);
+    const c = picked.length === 1 ? choose(espProposals(child.esp_proposals, ourSpi), picked, C.PROTO_ESP) : undefined;
+    if (!c || c.chosen.spi.length !== 4) throw new IpsecError("ERR_IKE_MALFORMED", "CHILD_SA response chose no ESP proposal we made");
+    const localTs = parseTs(tsi.fields);
+    const remoteTs = parseTs(tsr.fields);
+    if (!within(localTs, tsFromConfig(child.local_ts, sa.local.address)) || !within(remoteTs, tsFromConfig(child.remote_ts, sa.remote.address))) {
+      throw new IpsecError("ERR_IKE_MALFORMED", "peer widened the traffic selectors");
+    }
+    const transport = notifies(inner).some((x) => x.type === C.N_USE_TRANSPORT_MODE);
+    if ((child.mode === "transport") !== transport) throw new IpsecError("ERR_IKE_MALFORMED", `peer answered with ${transport ? "transport" : "tunnel"} mode`);
+    return this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, true);
+  }
+
+  private installChild(sa: IkeSa, child: Child, c: Chosen, spiIn: Uint8Array, spiOut: Uint8Array, localTs: Ts[], remoteTs: Ts[], ni: Uint8Array, nr: Uint8Array, initiatorOfExchange: boolean): ChildSa {
+    const keys = deriveChildSaKeys(sa.suite!.prf, sa.keys!.skD, { encr: c.encr, keyLen: c.keyLen }, { ni, nr });
+    // §2.17: the first keys are for the initiator→responder SA.
+    const inKey = initiatorOfExchange ? keys.encrR : keys.encrI;
+    const outKey = initiatorOfExchange ? keys.encrI : keys.encrR;
+    const info: ChildSaInfo = {
+      name: child.name,
+      mode: child.mode,
+      spiIn: u32(spiIn),
+      spiOut: u32(spiOut),
+      encr: c.encr,
+      keyLen: c.keyLen,
+      esn: !!c.esn,
+      localTs: tsText(localTs),
+      remoteTs: tsText(remoteTs),
+    };
+    const cs: ChildSa = { info, conf: child, localTs, remoteTs };
+    if (this.dp) {
+      const link = this.cfg.links.find((l) => l.connection === sa.conn.name);
+      const algorithm = c.encr === C.ENCR_CHACHA20_POLY1305 ? "chacha20-poly1305" : "aes-gcm";
+      const common = { icvLength: icvOf(c.encr), esn: !!c.esn, ...(algorithm !== "aes-gcm" ? { algorithm } : {}) };
+      cs.inbound = this.dp.esp.addInbound({ spi: info.spiIn, keymat: inKey, replayWindow: child.replay_window || 0, ...common } as never);
+      cs.outbound = this.dp.esp.addOutbound({
+        spi: info.spiOut,
+        keymat: outKey,
+        ...common,
+        ...(sa.natt ? { encap: { sourcePort: sa.local.port, destinationPort: sa.remote.port } } : {}),
+      } as never);
+      if (link) {
+        info.tunnel = link.tunnel;
+        const sel = child.mode === "tunnel"
+          ? { local: localTs.filter((t) => t.family === 6).map(({ family, start, end }) => ({ family, start, end })), remote: remoteTs.filter((t) => t.family === 6).map(({ family, start, end }) => ({ family, start, end })) }
+          : undefined;
+        this.dp.bindSa(cs.inbound, link.tunnel, sel);
+        this.dp.bindSa(cs.outbound, link.tunnel, sel);
+      }
+    }
+    this.opt.onChildKeys?.(info, { encrI: keys.encrI, encrR: keys.encrR });
+    keys.encrI.fill(0);
+    keys.encrR.fill(0);
+    sa.children.push(cs);
+    this.log(0, `CHILD_SA ${child.name}{${sa.id}} established with SPIs ${hex4(info.spiIn)}_i ${hex4(info.spiOut)}_o and TS ${info.localTs} === ${info.remoteTs}`);
+    this.emit({ type: "child-up", sa: this.info(sa), child: info });
+    return cs;
+  }
+
+  // ───────────────────────────── requests and retransmission ─────────────────────────────
+
+  private request(sa: IkeSa, msgId: number, bytes: Uint8Array, onReply: (m: IkeMessage) => void): void {
+    const r = this.opt.retransmit ?? {};
+    const timeout = r.timeout ?? 4000;
+    const base = r.base ?? 1.8;
+    const tries = r.tries ?? 5;
+    if (sa.pending?.timer) clearTimeout(sa.pending.timer);
+    const p: Pending = { msgId, bytes, tries: 0, onReply };
+    sa.pending = p;
+    const fire = () => {
+      if (this.closed || sa.pending !== p) return;
+      if (p.tries > tries) {
+        this.fail(sa, `no reply to message ${msgId} after ${tries} retransmits: peer is gone`, "ERR_IKE_TIMEOUT");
+        return;
+      }
+      if (p.tries > 0) this.log(1, `retransmit ${p.tries} of request with message ID ${msgId}`);
+      this.transmit(sa, bytes);
+      p.timer = setTimeout(fire, timeout * Math.pow(base, p.tries++));
+      (p.timer as { unref?: () => void }).unref?.();
+    };
+    fire();
+  }
+
+  private sendRequest(sa: IkeSa, exchange: number, payloads: IkePayloadInput[], onReply: (m: IkeMessage) => void): void {
+    const go = () => {
+      const msgId = sa.nextOut++;
+      const bytes = encodeIkeMessage(
+        { header: { spiI: sa.spiI, spiR: sa.spiR, exchangeType: exchange, flags: { initiator: sa.initiator }, messageId: msgId }, payloads: [{ type: C.PT_SK, inner: payloads }] },
+        sa.codec,
+      );
+      this.request(sa, msgId, bytes, (m) => {
+        sa.pending = undefined;
+        onReply(m);
+        sa.queue.shift()?.();
+      });
+    };
+    // One request in flight at a time (§2.3, a window of 1).
+    if (sa.pending) sa.queue.push(go);
+    else go();
+  }
+
+  private transmit(sa: IkeSa, bytes: Uint8Array): void {
+    this.opt.send(sa.natt ? concat([new Uint8Array(4), bytes]) : bytes, sa.local, sa.remote);
+  }
+
+  private respond(sa: IkeSa, m: IkeMessage, payloads: IkePayloadInput[]): void {
+    const bytes = encodeIkeMessage(
+      { header: { spiI: sa.spiI, spiR: sa.spiR, exchangeType: m.header.exchangeType, flags: { initiator: sa.initiator, response: true }, messageId: m.header.messageId }, payloads: [{ type: C.PT_SK, inner: payloads }] },
+      sa.codec,
+    );
+    sa.lastResponse = { msgId: m.header.messageId, bytes };
+    this.transmit(sa, bytes);
+  }
+
+  private fail(sa: IkeSa, reason: string, code: ErrorCode = "ERR_IKE_REFUSED"): void {
+    this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] failed: ${reason}`);
+    sa.done?.reject(new IpsecError(code, reason));
+    sa.done = undefined;
+    this.destroy(sa, reason);
+  }
+
+  private destroy(sa: IkeSa, reason: string): void {
+    if (sa.state === "dead") return;
+    const was = this.info(sa);
+    if (sa.pending?.timer) clearTimeout(sa.pending.timer);
+    sa.pending = undefined;
+    for (const c of sa.children) this.removeChild(sa, c, reason);
+    sa.children = [];
+    sa.state = "dead";
+    sa.keys && wipeKeys(sa.keys);
+    for (const [k, v] of this.sas) if (v === sa) this.sas.delete(k);
+    if (was.state === "established" || was.state === "deleting") this.emit({ type: "ike-down", sa: was, reason });
+  }
+
+  private removeChild(sa: IkeSa, c: ChildSa, reason: string): void {
+    if (this.dp) {
+      if (c.outbound) this.dp.removeSa(c.outbound);
+      if (c.inbound) this.dp.removeSa(c.inbound);
+    }
+    this.emit({ type: "child-down", sa: this.info(sa), child: c.info, reason });
+  }
+
+  // ───────────────────────────── receiving ─────────────────────────────
+
+  /**
+   * A datagram arrived on `to` from `from`. On port 4500 the caller strips nothing: the
+   * non-ESP marker is removed here (ESP never reaches this function).
+   */
+  receive(data: Uint8Array, from: UdpAddress, to: UdpAddress): void {
+    if (this.closed) return;
+    let bytes = data;
+    if (to.port === 4500) {
+      if (bytes.length < 4 || bytes[0] | bytes[1] | bytes[2] | bytes[3]) return; // ESP or keepalive: not ours
+      bytes = bytes.subarray(4);
+    }
+    let m: IkeMessage;
+    let hdr;
+    try {
+      hdr = decodeHeaderLoose(bytes);
+    } catch {
+      this.log(2, `dropped a datagram from ${from.address}:${from.port} that is not IKEv2`);
+      return;
+    }
+    const k = key(hdr.spiI, hdr.spiR);
+    let sa = this.sas.get(k) ?? (hdr.flags.response && hdr.exchangeType === C.IKE_SA_INIT ? this.sas.get(`${hex(hdr.spiI)}:`) : undefined);
+    if (!sa && hdr.exchangeType === C.IKE_SA_INIT && !hdr.flags.response && hdr.messageId === 0 && isZero(hdr.spiR)) {
+      return this.onInitRequest(bytes, from, to);
+    }
+    if (!sa) {
+      this.log(2, `message for unknown IKE_SA ${hex(hdr.spiI)}_i ${hex(hdr.spiR)}_r from ${from.address}`);
+      return;
+    }
+    try {
+      m = decodeIkeMessage(bytes, sa.codec);
+    } catch (e) {
+      this.log(1, `malformed message from ${from.address}: ${(e as Error).message}`);
+      return;
+    }
+    (m as IkeMessage & { raw?: Uint8Array }).raw = bytes.slice();
+    if (m.icv === "bad") {
+      this.log(1, `message with a bad ICV from ${from.address} ignored`);
+      return;
+    }
+    if (m.header.flags.response) {
+      const p = sa.pending;
+      if (!p || p.msgId !== m.header.messageId) return; // late or unexpected response
+      if (p.timer) clearTimeout(p.timer);
+      sa.pending = undefined;
+      // The peer may have floated its port (NAT): follow it.
+      if (sa.natt && from.port !== sa.remote.port) sa.remote = from;
+      p.onReply(m);
+      return;
+    }
+    // A request: retransmission of the last one → resend the cached response (§2.1).
+    if (sa.lastResponse && m.header.messageId === sa.lastResponse.msgId) {
+      this.transmit(sa, sa.lastResponse.bytes);
+      return;
+    }
+    if (m.header.messageId !== sa.nextIn) {
+      this.log(1, `request with message ID ${m.header.messageId}, expected ${sa.nextIn}: ignored`);
+      return;
+    }
+    sa.nextIn++;
+    if (sa.natt) sa.remote = from;
+    switch (m.header.exchangeType) {
+      case C.IKE_AUTH:
+        return this.onAuthRequest(sa, m);
+      case C.INFORMATIONAL:
+        return this.onInformational(sa, m);
+      case C.CREATE_CHILD_SA:
+        return this.onCreateChild(sa, m);
+      default:
+        return this.respond(sa, m, []);
+    }
+  }
+
+  private halfOpen(): number {
+    let n = 0;
+    for (const s of new Set(this.sas.values())) if (!s.initiator && s.state !== "established" && s.state !== "dead") n++;
+    return n;
+  }
+
+  /** §2.6: a stateless cookie = SHA-256(Ni | IPi | SPIi | secret). */
+  private cookieFor(ni: Uint8Array, from: UdpAddress, spiI: Uint8Array): Uint8Array {
+    return new Uint8Array(createHash("sha256").update(ni).update(parseIp(from.address)!.bytes).update(spiI).update(this.cookieSecret).digest()).subarray(0, 16);
+  }
+
+  private sendPlain(bytes: Uint8Array, from: UdpAddress, to: UdpAddress): void {
+    this.opt.send(to.port === 4500 ? concat([new Uint8Array(4), bytes]) : bytes, to, from);
+  }
+
+  private initError(hdr: { spiI: Uint8Array }, type: number, data: Uint8Array, from: UdpAddress, to: UdpAddress): void {
+    const bytes = encodeIkeMessage({ header: { spiI: hdr.spiI, spiR: new Uint8Array(8), exchangeType: C.IKE_SA_INIT, flags: { response: true }, messageId: 0 }, payloads: [notify(type, data)] });
+    this.sendPlain(bytes, from, to);
+  }
+
+  private onInitRequest(bytes: Uint8Array, from: UdpAddress, to: UdpAddress): void {
+    let m: IkeMessage;
+    try {
+      m = decodeIkeMessage(bytes);
+    } catch (e) {
+      // §2.21.1: answer malformed IKE_SA_INIT requests only where it is safe; we stay silent.
+      this.log(1, `malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
+      return;
+    }
+    const cacheKey = `${hex(m.header.spiI)}|${from.address}:${from.port}`;
+    const cached = this.initResponses.get(cacheKey);
+    if (cached) return this.sendPlain(cached, from, to);
+    const conn = Object.values(this.cfg.connections).find((c) => matchesAddr(c.remote_addrs, from.address) && matchesAddr(c.local_addrs, to.address));
+    const n = notifies(m.payloads);
+    const saP = m.payloads.find((p) => p.type === C.PT_SA);
+    const ke = m.payloads.find((p) => p.type === C.PT_KE);
+    const nonce = m.payloads.find((p) => p.type === C.PT_NONCE);
+    if (!conn) {
+      this.log(1, `no connection for IKE_SA_INIT from ${from.address} to ${to.address}`);
+      return this.initError(m.header, C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0), from, to);
+    }
+    if (!saP || !ke || !nonce) return this.initError(m.header, C.N_INVALID_SYNTAX, new Uint8Array(0), from, to);
+    const ni = fromHexField(nonce.fields.nonce);
+    if (ni.length < 16 || ni.length > 256) return this.initError(m.header, C.N_INVALID_SYNTAX, new Uint8Array(0), from, to);
+    // §2.6: cookies when too many IKE_SAs are half-open.
+    const threshold = this.opt.cookieThreshold ?? 100;
+    if (this.halfOpen() >= threshold) {
+      const want = this.cookieFor(ni, from, m.header.spiI);
+      const got = n.find((x) => x.type === C.N_COOKIE);
+      if (!got || !eq(got.data, want)) return this.initError(m.header, C.N_COOKIE, want, from, to);
+    }
+    const c = choose(ikeProposals(conn.proposals), parseSa(saP.fields), C.PROTO_IKE);
+    if (!c) return this.initError(m.header, C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0), from, to);
+    const keGroup = ke.fields.group as number;
+    if (keGroup !== c.chosen.group) {
+      // §1.2 / §3.10.1: INVALID_KE_PAYLOAD with the group we want.
+      return this.initError(m.header, C.N_INVALID_KE_PAYLOAD, Uint8Array.of(c.chosen.group! >> 8, c.chosen.group! & 0xff), from, to);
+    }
+    const sa: IkeSa = {
+      id: this.nextId++,
+      conn,
+      initiator: false,
+      state: "init-sent",
+      spiI: m.header.spiI,
+      spiR: this.spi8(),
+      local: to,
+      remote: from,
+      natt: false,
+      ni,
+      nr: this.rand(32),
+      group: keGroup,
+      nextOut: 0,
+      nextIn: 1,
+      queue: [],
+      children: [],
+    };
+    let gir: Uint8Array;
+    sa.dh = createDh(keGroup);
+    try {
+      gir = sa.dh.computeSecret(fromHexField(ke.fields.keyData));
+    } catch {
+      return this.initError(m.header, C.N_INVALID_SYNTAX, new Uint8Array(0), from, to);
+    }
+    sa.msg1 = bytes.slice();
+    this.keyIkeSa(sa, c.chosen, gir);
+    const payloads: IkePayloadInput[] = [
+      { type: C.PT_SA, fields: saFields([c.reply]) },
+      { type: C.PT_KE, fields: { group: keGroup, keyData: sa.dh.publicValue } },
+      { type: C.PT_NONCE, fields: { nonce: sa.nr } },
+      notify(C.N_NAT_DETECTION_SOURCE_IP, conn.encap ? this.rand(20) : this.natd(sa.spiI, sa.spiR, to)),
+      notify(C.N_NAT_DETECTION_DESTINATION_IP, this.natd(sa.spiI, sa.spiR, from)),
+    ];
+    const resp = encodeIkeMessage({ header: { spiI: sa.spiI, spiR: sa.spiR, exchangeType: C.IKE_SA_INIT, flags: { response: true }, messageId: 0 }, payloads });
+    sa.msg2 = resp;
+    this.initResponses.set(cacheKey, resp);
+    setTimeout(() => this.initResponses.delete(cacheKey), 30_000).unref?.();
+    this.sas.set(key(sa.spiI, sa.spiR), sa);
+    // NAT detection from the request's notifies (the initiator hashed SPIr = 0).
+    const src = n.filter((x) => x.type === C.N_NAT_DETECTION_SOURCE_IP);
+    const dst = n.filter((x) => x.type === C.N_NAT_DETECTION_DESTINATION_IP);
+    const peerNat = src.length > 0 && !src.some((x) => eq(x.data, this.natd(sa.spiI, new Uint8Array(8), from)));
+    const ourNat = dst.length > 0 && !dst.some((x) => eq(x.data, this.natd(sa.spiI, new Uint8Array(8), to)));
+    sa.natt = conn.encap || peerNat || ourNat;
+    this.sendPlain(resp, from, to);
+    if (sa.natt) {
+      sa.local = { address: to.address, port: 4500 };
+      this.log(1, "NAT-T: IKE and ESP move to UDP 4500");
+    }
+    this.log(1, `IKE_SA_INIT from ${from.address}: ${conn.name}[${sa.id}] half-open`);
+  }
+
+  private onAuthRequest(sa: IkeSa, m: IkeMessage): void {
+    const inner = m.decrypted ?? [];
+    const idi = inner.find((p) => p.type === C.PT_IDI);
+    const auth = inner.find((p) => p.type === C.PT_AUTH);
+    const authFailed = (why: string) => {
+      this.log(0, `IKE_AUTH from ${sa.remote.address} refused: ${why}`);
+      this.respond(sa, m, [notify(C.N_AUTHENTICATION_FAILED, new Uint8Array(0))]);
+      this.destroy(sa, why);
+    };
+    if (!idi || !auth) return authFailed("IKE_AUTH without IDi or AUTH");
+    // PAD: the peer's identity and its method.
+    if (!idMatches(sa.conn.remote.id, idi.fields, sa.remote.address)) return authFailed(`identity ${String(idi.fields.value)} is not allowed for ${sa.conn.name}`);
+    const secret = this.secretFor(sa.conn, sa.conn.local.id ?? addrId(sa.local.address), identityOf(idi.fields));
+    if (!secret || sa.conn.remote.auth !== "psk" || (auth.fields.method as number) !== C.AUTH_SHARED_KEY_MIC) return authFailed("no PSK authentication agreed with this peer");
+    if (!eq(this.pskAuth(sa, true, idBodyOf(idi.fields), secret), fromHexField(auth.fields.data))) return authFailed("AUTH payload does not verify (wrong PSK?)");
+    const idr = idFields(sa.conn.local.id, sa.local.address);
+    const out: IkePayloadInput[] = [
+      { type: C.PT_IDR, fields: idr },
+      { type: C.PT_AUTH, fields: { method: C.AUTH_SHARED_KEY_MIC, data: this.pskAuth(sa, false, idBodyOf(idr), secret) } },
+    ];
+    sa.state = "established";
+    this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}...${sa.remote.address}[${String(idi.fields.value)}]`);
+    this.emit({ type: "ike-up", sa: this.info(sa) });
+    out.push(...this.childForRequest(sa, inner, sa.ni, sa.nr));
+    this.respond(sa, m, out);
+  }
+
+  /** The responder's side of a CHILD_SA (IKE_AUTH or CREATE_CHILD_SA): choose, narrow, install. */
+  private childForRequest(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array): IkePayloadInput[] {
+    const saP = inner.find((p) => p.type === C.PT_SA);
+    const tsiP = inner.find((p) => p.type === C.PT_TSI);
+    const tsrP = inner.find((p) => p.type === C.PT_TSR);
+    if (!saP || !tsiP || !tsrP) return [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))];
+    const transport = notifies(inner).some((x) => x.type === C.N_USE_TRANSPORT_MODE);
+    const tsi = parseTs(tsiP.fields);
+    const tsr = parseTs(tsrP.fields);
+    for (const child of Object.values(sa.conn.children)) {
+      if ((child.mode === "transport") !== transport) continue;
+      const remoteTs = narrow(tsi, tsFromConfig(child.remote_ts, sa.remote.address));
+      const localTs = narrow(tsr, tsFromConfig(child.local_ts, sa.local.address));
+      if (!remoteTs.length || !localTs.length) continue;
+      // PAD child authorization: the peer may only claim what the configuration gives it.
+      const ourSpi = this.rand(4);
+      const c = choose(espProposals(child.esp_proposals, ourSpi), parseSa(saP.fields), C.PROTO_ESP);
+      if (!c) return [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))];
+      if (c.chosen.spi.length !== 4) return [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))];
+      this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, false);
+      return [
+        ...(transport ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
+        { type: C.PT_SA, fields: saFields([{ ...c.reply, spi: ourSpi }]) },
+        { type: C.PT_TSI, fields: tsFields(remoteTs) },
+        { type: C.PT_TSR, fields: tsFields(localTs) },
+      ];
+    }
+    this.log(0, `no child of ${sa.conn.name} accepts TS ${tsText(tsi)} === ${tsText(tsr)} (${transport ? "transport" : "tunnel"} mode)`);
+    return [notify(C.N_TS_UNACCEPTABLE, new Uint8Array(0))];
+  }
+
+  // ───────────────────────────── INFORMATIONAL, CREATE_CHILD_SA ─────────────────────────────
+
+  private onInformational(sa: IkeSa, m: IkeMessage): void {
+    const inner = m.decrypted ?? [];
+    const out: IkePayloadInput[] = [];
+    let deleteIke = false;
+    for (const d of inner.filter((p) => p.type === C.PT_DELETE)) {
+      if (d.fields.protocolId === C.PROTO_IKE) deleteIke = true;
+      else if (d.fields.protocolId === C.PROTO_ESP) {
+        const ours: Uint8Array[] = [];
+        for (const s of (d.fields.spis as string[]) ?? []) {
+          const spi = parseInt(s, 16) >>> 0;
+          const c = sa.children.find((x) => x.info.spiOut === spi);
+          if (!c) continue;
+          this.removeChild(sa, c, "deleted by peer");
+          sa.children = sa.children.filter((x) => x !== c);
+          ours.push(u32b(c.info.spiIn));
+          this.log(0, `CHILD_SA ${c.info.name} with SPIs ${hex4(c.info.spiIn)}_i ${hex4(c.info.spiOut)}_o deleted by peer`);
+        }
+        if (ours.length) out.push({ type: C.PT_DELETE, fields: { protocolId: C.PROTO_ESP, spiSize: 4, spis: ours.map(hex) } });
+      }
+    }
+    this.respond(sa, m, deleteIke ? [] : out);
+    if (deleteIke) {
+      this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] deleted by peer`);
+      this.destroy(sa, "deleted by peer");
+    }
+  }
+
+  private onCreateChild(sa: IkeSa, m: IkeMessage): void {
+    const inner = m.decrypted ?? [];
+    const rekey = notifies(inner).find((x) => x.type === C.N_REKEY_SA);
+    const nonce = inner.find((p) => p.type === C.PT_NONCE);
+    const saP = inner.find((p) => p.type === C.PT_SA);
+    if (!nonce || !saP) return this.respond(sa, m, [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
+    if (parseSa(saP.fields).some((p) => p.protocolId === C.PROTO_IKE)) {
+      // IKE_SA rekeying is not implemented yet: refuse cleanly (§1.3.2 allows NO_PROPOSAL_CHOSEN).
+      return this.respond(sa, m, [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
+    }
+    if (inner.some((p) => p.type === C.PT_KE)) return this.respond(sa, m, [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
+    const ni = fromHexField(nonce.fields.nonce);
+    const nr = this.rand(32);
+    const reply = this.childForRequest(sa, inner, ni, nr);
+    if (reply.some((p) => p.type === C.PT_SA)) reply.splice(1, 0, { type: C.PT_NONCE, fields: { nonce: nr } });
+    this.respond(sa, m, reply);
+    if (rekey) this.log(1, `CHILD_SA rekeyed by peer (old SPI ${hex(rekey.spi)})`);
+  }
+
+  /** Rekey a CHILD_SA (§1.3.3): create the new one first, then delete the old (make-before-break). */
+  rekeyChild(saId: number, spiIn: number): Promise<ChildSaInfo> {
+    const sa = [...this.sas.values()].find((s) => s.id === saId && s.state === "established");
+    const old = sa?.children.find((c) => c.info.spiIn === spiIn);
+    if (!sa || !old) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established CHILD_SA"));
+    const ourSpi = this.rand(4);
+    const ni = this.rand(32);
+    return new Promise((resolve, reject) => {
+      this.sendRequest(
+        sa,
+        C.CREATE_CHILD_SA,
+        [
+          { type: C.PT_NOTIFY, fields: { protocolId: C.PROTO_ESP, spi: u32b(old.info.spiIn), notifyType: C.N_REKEY_SA } },
+          ...(old.conf.mode === "transport" ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
+          { type: C.PT_SA, fields: saFields(espProposals(old.conf.esp_proposals, ourSpi)) },
+          { type: C.PT_NONCE, fields: { nonce: ni } },
+          { type: C.PT_TSI, fields: tsFields(old.localTs) },
+          { type: C.PT_TSR, fields: tsFields(old.remoteTs) },
+        ],
+        (m) => {
+          const inner = m.decrypted ?? [];
+          const nonce = inner.find((p) => p.type === C.PT_NONCE);
+          const err = notifies(inner).find((x) => x.type < C.NOTIFY_STATUS_MIN);
+          if (err || !nonce) return reject(new IpsecError("ERR_CONFIG", `rekey refused: ${err ? C.NOTIFY_NAMES[err.type] : "no nonce"}`));
+          try {
+            const fresh = this.childFromResponse(sa, old.conf, ourSpi, inner, ni, fromHexField(nonce.fields.nonce));
+            this.deleteChild(sa, old);
+            resolve(fresh.info);
+          } catch (e) {
+            reject(e as Error);
+          }
+        },
+      );
+    });
+  }
+
+  private deleteChild(sa: IkeSa, c: ChildSa): void {
+    this.sendRequest(sa, C.INFORMATIONAL, [{ type: C.PT_DELETE, fields: { protocolId: C.PROTO_ESP, spiSize: 4, spis: [hex(u32b(c.info.spiIn))] } }], () => {
+      this.removeChild(sa, c, "rekeyed");
+      sa.children = sa.children.filter((x) => x !== c);
+    });
+  }
+
+  /** Delete an IKE_SA and its CHILD_SAs (INFORMATIONAL with D(IKE)). Resolves when the peer answered or gave up. */
+  deleteIkeSa(saId: number): Promise<void> {
+    const sa = [...this.sas.values()].find((s) => s.id === saId);
+    if (!sa) return Promise.resolve();
+    if (sa.state !== "established") {
+      this.destroy(sa, "deleted locally");
+      return Promise.resolve();
+    }
+    sa.state = "deleting";
+    return new Promise((resolve) => {
+      this.sendRequest(sa, C.INFORMATIONAL, [{ type: C.PT_DELETE, fields: { protocolId: C.PROTO_IKE, spiSize: 0, spis: [] } }], () => {
+        this.destroy(sa, "deleted locally");
+        resolve();
+      });
+      setTimeout(() => {
+        this.destroy(sa, "deleted locally");
+        resolve();
+      }, 2000).unref?.();
+    });
+  }
+
+  /** Liveness check (§1.4: an empty INFORMATIONAL request). Resolves true when answered. */
+  ping(saId: number): Promise<boolean> {
+    const sa = [...this.sas.values()].find((s) => s.id === saId && s.state === "established");
+    if (!sa) return Promise.resolve(false);
+    return new Promise((resolve) => this.sendRequest(sa, C.INFORMATIONAL, [], () => resolve(true)));
+  }
+
+  /** Stop: delete every IKE_SA (and their SAs in the dataplane), stop timers. */
+  async close(): Promise<void> {
+    await Promise.all(this.list().map((s) => this.deleteIkeSa(s.id)));
+    this.closed = true;
+    for (const sa of new Set(this.sas.values())) this.destroy(sa, "closed");
+  }
+
+  // ───────────────────────────── identities and secrets ─────────────────────────────
+
+  private secretFor(conn: Connection, local: Identity | null, remote: Identity): Uint8Array | undefined {
+    const secrets = Object.values(this.cfg.secrets);
+    const has = (s: { ids: Identity[] }, id: Identity | null) => !!id && s.ids.some((x) => x.type === id.type && x.value.toLowerCase() === id.value.toLowerCase());
+    void conn;
+    return (
+      secrets.find((s) => has(s, local) && has(s, remote)) ??
+      secrets.find((s) => has(s, remote)) ??
+      secrets.find((s) => has(s, local)) ??
+      secrets.find((s) => s.ids.length === 0)
+    )?.secret;
+  }
+}
+
+// ───────────────────────────── small helpers ─────────────────────────────
+
+interface Notify {
+  type: number;
+  spi: Uint8Array;
+  data: Uint8Array;
+}
+
+function notifies(ps: IkePayload[]): Notify[] {
+  return ps
+    .filter((p) => p.type === C.PT_NOTIFY)
+    .map((p) => ({ type: p.fields.notifyType as number, spi: fromHexField(p.fields.spi), data: fromHexField(p.fields.data) }));
+}
+
+function notify(type: number, data: Uint8Array): IkePayloadInput {
+  return { type: C.PT_NOTIFY, fields: { protocolId: 0, notifyType: type, data } };
+}
+
+function fromHexField(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  return new Uint8Array(Buffer.from(String(v ?? ""), "hex"));
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString("hex");
+}
+
+function hex4(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}
+
+function key(spiI: Uint8Array, spiR: Uint8Array): string {
+  return `${hex(spiI)}:${hex(spiR)}`;
+}
+
+function isZero(b: Uint8Array): boolean {
+  return b.every((x) => x === 0);
+}
+
+function eq(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function u32(b: Uint8Array): number {
+  return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+}
+
+function u32b(n: number): Uint8Array {
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+function wipeKeys(k: IkeSaKeyMaterial): void {
+  for (const v of Object.values(k)) if (v instanceof Uint8Array) v.fill(0);
+}
+
+function firstAddress(specs: Connection["local_addrs"]): string | undefined {
+  const a = specs.find((s) => s.kind === "address");
+  return a && a.kind === "address" ? a.address : undefined;
+}
+
+function matchesAddr(specs: Connection["local_addrs"], address: string): boolean {
+  if (specs.length === 0) return true;
+  const v = parseIp(address);
+  if (!v) return false;
+  return specs.some((s) => {
+    if (s.kind === "any") return !s.family || s.family === v.family;
+    if (s.kind === "address") return s.address === address;
+    if (s.kind === "subnet") {
+      const p = parseIp(s.address)!;
+      if (p.family !== v.family) return false;
+      const bits = (v.family === 4 ? 32 : 128) - s.length;
+      return big(v.bytes) >> BigInt(bits) === big(p.bytes) >> BigInt(bits);
+    }
+    if (s.kind === "range") return big(parseIp(s.from)!.bytes) <= big(v.bytes) && big(v.bytes) <= big(parseIp(s.to)!.bytes);
+    return false;
+  });
+}
+
+function big(b: Uint8Array): bigint {
+  return BigInt(`0x${hex(b) || "0"}`);
+}
+
+const ID_TYPES: Record<string, number> = { ipv4: C.ID_IPV4_ADDR, ipv6: C.ID_IPV6_ADDR, fqdn: C.ID_FQDN, rfc822: C.ID_RFC822_ADDR, keyid: C.ID_KEY_ID };
+
+function addrId(address: string): Identity {
+  return { type: address.includes(":") ? "ipv6" : "ipv4", value: address };
+}
+
+/** ID payload fields for a configured identity (null: our IKE address). */
+function idFields(id: Identity | null, address: string): Record<string, unknown> {
+  const i = id ?? addrId(address);
+  const t = ID_TYPES[i.type];
+  if (t === undefined) throw new IpsecError("ERR_CONFIG", `identity type ${i.type} is not supported for IKE_AUTH yet`);
+  return t === C.ID_KEY_ID ? { idType: t, data: i.value.replace(/^#/, "") } : { idType: t, value: i.value };
+}
+
+/** RestOfIDPayload (§2.15): ID Type ‖ RESERVED ‖ Identification Data. */
+function idBodyOf(f: Record<string, unknown>): Uint8Array {
+  const type = f.idType as number;
+  let data: Uint8Array;
+  if (typeof f.data === "string" && f.value === undefined) data = fromHexField(f.data);
+  else if (type === C.ID_IPV4_ADDR || type === C.ID_IPV6_ADDR) data = parseIp(String(f.value))!.bytes;
+  else if (typeof f.data === "string") data = fromHexField(f.data);
+  else data = new TextEncoder().encode(String(f.value));
+  return concat([Uint8Array.of(type, 0, 0, 0), data]);
+}
+
+function identityOf(f: Record<string, unknown>): Identity {
+  const t = f.idType as number;
+  const type = (Object.entries(ID_TYPES).find(([, v]) => v === t)?.[0] ?? "keyid") as Identity["type"];
+  return { type, value: String(f.value ?? f.data ?? "") };
+}
+
+function idMatches(want: Identity, got: Record<string, unknown>, address: string): boolean {
+  if (want.type === "any") return true;
+  const g = identityOf(got);
+  void address;
+  return g.type === want.type && g.value.toLowerCase() === want.value.toLowerCase();
+}
+
+function idText(id: Identity | null, address: string): string {
+  return id ? id.value : address;
+}
+
+/** Header only, without verifying Length against trailing bytes (the full decode does that). */
+function decodeHeaderLoose(b: Uint8Array): { spiI: Uint8Array; spiR: Uint8Array; exchangeType: number; flags: { response: boolean }; messageId: number } {
+  if (b.length < C.IKE_HEADER_LEN || b[17] >> 4 !== 2) throw new IpsecError("ERR_IKE_MALFORMED", "not an IKEv2 header");
+  return {
+    spiI: b.slice(0, 8),
+    spiR: b.slice(8, 16),
+    exchangeType: b[18],
+    flags: { response: (b[19] & C.IKE_FLAG_RESPONSE) !== 0 },
+    messageId: ((b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23]) >>> 0,
+  };
+}
+
+export { formatIPv4, type Proposal };
