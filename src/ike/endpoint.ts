@@ -216,7 +216,8 @@ export class IkeEndpoint {
       spiR: new Uint8Array(8),
       local: { address: local, port: conn.local_port },
       remote: { address: remote, port: conn.remote_port },
-      natt: false,
+      // §2.23: a peer reached on a port other than 500 is spoken to with the non-ESP marker from the start.
+      natt: conn.remote_port !== 500 || conn.local_port !== 500,
       ni: this.rand(32),
       nr: new Uint8Array(0),
       group,
@@ -324,9 +325,9 @@ export class IkeEndpoint {
       const ourHash = this.natd(sa.spiI, sa.initiator ? spiR : new Uint8Array(8), sa.local);
       const peerBehindNat = !src.some((x) => eq(x.data, peerHash));
       const weBehindNat = !dst.some((x) => eq(x.data, ourHash));
-      sa.natt = sa.conn.encap || peerBehindNat || weBehindNat;
+      sa.natt = sa.natt || sa.conn.encap || peerBehindNat || weBehindNat;
     }
-    if (sa.natt) {
+    if (sa.natt && sa.local.port === 500) {
       // RFC 7296 §2.23: float to 4500 after IKE_SA_INIT.
       if (sa.initiator) sa.remote = { address: sa.remote.address, port: 4500 };
       sa.local = { address: sa.local.address, port: 4500 };
@@ -512,8 +513,9 @@ export class IkeEndpoint {
     else go();
   }
 
+  /** On any port but 500, IKE messages carry the non-ESP marker (RFC 3948 §2.2, RFC 7296 §2.23). */
   private transmit(sa: IkeSa, bytes: Uint8Array): void {
-    this.opt.send(sa.natt ? concat([new Uint8Array(4), bytes]) : bytes, sa.local, sa.remote);
+    this.opt.send(sa.local.port !== 500 ? concat([new Uint8Array(4), bytes]) : bytes, sa.local, sa.remote);
   }
 
   private respond(sa: IkeSa, m: IkeMessage, payloads: IkePayloadInput[]): void {
@@ -556,13 +558,13 @@ export class IkeEndpoint {
   // ───────────────────────────── receiving ─────────────────────────────
 
   /**
-   * A datagram arrived on `to` from `from`. On port 4500 the caller strips nothing: the
-   * non-ESP marker is removed here (ESP never reaches this function).
+   * A datagram arrived on `to` from `from`. On any port but 500 (4500, or a configured NAT-T
+   * port) the non-ESP marker is removed here; ESP and keepalives are not for this function.
    */
   receive(data: Uint8Array, from: UdpAddress, to: UdpAddress): void {
     if (this.closed) return;
     let bytes = data;
-    if (to.port === 4500) {
+    if (to.port !== 500) {
       if (bytes.length < 4 || bytes[0] | bytes[1] | bytes[2] | bytes[3]) return; // ESP or keepalive: not ours
       bytes = bytes.subarray(4);
     }
@@ -614,7 +616,11 @@ export class IkeEndpoint {
       return;
     }
     sa.nextIn++;
-    if (sa.natt) sa.remote = from;
+    if (sa.natt) {
+      // Follow the peer's NAT mapping, and answer from the socket it reached (§2.23).
+      sa.remote = from;
+      sa.local = to;
+    }
     switch (m.header.exchangeType) {
       case C.IKE_AUTH:
         return this.onAuthRequest(sa, m);
@@ -638,8 +644,9 @@ export class IkeEndpoint {
     return new Uint8Array(createHash("sha256").update(ni).update(parseIp(from.address)!.bytes).update(spiI).update(this.cookieSecret).digest()).subarray(0, 16);
   }
 
+  /** Send a response outside any IKE_SA: `from` is the peer, `to` our address it came to. */
   private sendPlain(bytes: Uint8Array, from: UdpAddress, to: UdpAddress): void {
-    this.opt.send(to.port === 4500 ? concat([new Uint8Array(4), bytes]) : bytes, to, from);
+    this.opt.send(to.port !== 500 ? concat([new Uint8Array(4), bytes]) : bytes, to, from);
   }
 
   private initError(hdr: { spiI: Uint8Array }, type: number, data: Uint8Array, from: UdpAddress, to: UdpAddress): void {
@@ -729,9 +736,9 @@ export class IkeEndpoint {
     const dst = n.filter((x) => x.type === C.N_NAT_DETECTION_DESTINATION_IP);
     const peerNat = src.length > 0 && !src.some((x) => eq(x.data, this.natd(sa.spiI, new Uint8Array(8), from)));
     const ourNat = dst.length > 0 && !dst.some((x) => eq(x.data, this.natd(sa.spiI, new Uint8Array(8), to)));
-    sa.natt = conn.encap || peerNat || ourNat;
+    sa.natt = conn.encap || peerNat || ourNat || to.port !== 500;
     this.sendPlain(resp, from, to);
-    if (sa.natt) {
+    if (sa.natt && to.port === 500) {
       sa.local = { address: to.address, port: 4500 };
       this.log(1, "NAT-T: IKE and ESP move to UDP 4500");
     }
