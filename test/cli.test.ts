@@ -19,16 +19,31 @@ describe("ipsec6in4 CLI", () => {
     expect(bad.err).toContain("unknown command 'frobnicate'");
   });
 
-  it("demo seals and opens a batch and refuses the forgery", () => {
-    const r = run("demo", "--packets", "4");
+  it("demo (npm start): two routers on loopback, IKEv2, traffic both ways, attacks refused, rekey without loss", () => {
+    const r = run("demo", "--packets", "200");
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("1. IKEv2: IKE_SA_INIT + IKE_AUTH");
+    expect(r.out).toMatch(/CHILD_SA v6in4: transport mode, ENCR_AES_GCM_16\/128/);
+    expect(r.out).toContain("2. Traffic: 200 ICMPv6 echo requests A→B (IMIX sizes), 200 delivered at B, 200 echo replies back at A");
+    expect(r.out).toContain("dropped: spoofed-outer-source (1)");
+    expect(r.out).toContain("dropped: inner-loopback (1)");
+    expect(r.out).toContain("dropped: ingress-prefix (1)");
+    expect(r.out).toMatch(/delivered, 0 lost/);
+    expect(r.out).toMatch(/demo OK\n$/);
+    expect(run("demo", "--packets", "5").code).toBe(2);
+  });
+
+  it("aead-demo seals and opens a batch and refuses the forgery", () => {
+    const r = run("aead-demo", "--packets", "4");
     expect(r.code).toBe(0);
     expect(r.out).toContain("sealed 4/4 packets in one call");
     expect(r.out).toContain("4/4 inner IPv6 packets intact");
     expect(r.out).toContain("refused, ERR_AUTH");
     expect(r.out).toMatch(/demo OK\n$/);
-    const u = run("demo", "--packets", "0");
+    const u = run("aead-demo", "--packets", "0");
     expect([u.code, u.err]).toEqual([2, "ipsec6in4: ERR_USAGE: --packets takes an integer from 1 to 4096\n"]);
-    expect(run("demo", "--fast").err).toContain("unknown option '--fast'");
+    expect(run("aead-demo", "--fast").err).toContain("unknown option '--fast'");
   });
 
   it("config prints tunnels, the SPD as RFC 4891 prints it, and the PAD", () => {
