@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- <suite> [--quick]   suites: aead, esp, pipeline, decode
+// npm run bench -- <suite> [--quick]   suites: aead, esp, pipeline, decode, ike
 // Each suite measures contenders in one process, interleaved round by round, and reports
 // ratios against a baseline measured in the same rounds (never absolute timings alone).
 const [suite = "aead", ...rest] = process.argv.slice(2);
@@ -8,6 +8,7 @@ const suites = {
   esp: () => import("./esp.mjs"),
   pipeline: () => import("./pipeline.mjs"),
   decode: () => import("./decode.mjs"),
+  ike: () => import("./ike.mjs"),
 };
 if (!suites[suite]) {
   console.error(`bench: unknown suite '${suite}' (have: ${Object.keys(suites).join(", ")})`);

@@ -542,6 +542,7 @@ export class IkeEndpoint {
     for (const c of sa.children) this.removeChild(sa, c, reason);
     sa.children = [];
     sa.state = "dead";
+    this.halfOpenSas.delete(sa);
     sa.keys && wipeKeys(sa.keys);
     for (const [k, v] of this.sas) if (v === sa) this.sas.delete(k);
     if (was.state === "established" || was.state === "deleting") this.emit({ type: "ike-down", sa: was, reason });
@@ -633,10 +634,30 @@ export class IkeEndpoint {
     }
   }
 
+  /** Responder IKE_SAs between IKE_SA_INIT and IKE_AUTH (§2.6: what COOKIEs protect). */
+  private readonly halfOpenSas = new Set<IkeSa>();
+
   private halfOpen(): number {
-    let n = 0;
-    for (const s of new Set(this.sas.values())) if (!s.initiator && s.state !== "established" && s.state !== "dead") n++;
-    return n;
+    return this.halfOpenSas.size;
+  }
+
+  /** Connections by exact remote address, and those with wider remote_addrs (built once). */
+  private connIndex?: { exact: Map<string, Connection[]>; wide: Connection[] };
+
+  private connectionFor(from: string, to: string): Connection | undefined {
+    if (!this.connIndex) {
+      const exact = new Map<string, Connection[]>();
+      const wide: Connection[] = [];
+      for (const c of Object.values(this.cfg.connections)) {
+        const addrs = c.remote_addrs.filter((a) => a.kind === "address");
+        if (addrs.length && addrs.length === c.remote_addrs.length) {
+          for (const a of addrs) if (a.kind === "address") exact.set(a.address, [...(exact.get(a.address) ?? []), c]);
+        } else wide.push(c);
+      }
+      this.connIndex = { exact, wide };
+    }
+    const candidates = [...(this.connIndex.exact.get(from) ?? []), ...this.connIndex.wide];
+    return candidates.find((c) => matchesAddr(c.remote_addrs, from) && matchesAddr(c.local_addrs, to));
   }
 
   /** §2.6: a stateless cookie = SHA-256(Ni | IPi | SPIi | secret). */
@@ -666,7 +687,7 @@ export class IkeEndpoint {
     const cacheKey = `${hex(m.header.spiI)}|${from.address}:${from.port}`;
     const cached = this.initResponses.get(cacheKey);
     if (cached) return this.sendPlain(cached, from, to);
-    const conn = Object.values(this.cfg.connections).find((c) => matchesAddr(c.remote_addrs, from.address) && matchesAddr(c.local_addrs, to.address));
+    const conn = this.connectionFor(from.address, to.address);
     const n = notifies(m.payloads);
     const saP = m.payloads.find((p) => p.type === C.PT_SA);
     const ke = m.payloads.find((p) => p.type === C.PT_KE);
@@ -731,6 +752,7 @@ export class IkeEndpoint {
     this.initResponses.set(cacheKey, resp);
     setTimeout(() => this.initResponses.delete(cacheKey), 30_000).unref?.();
     this.sas.set(key(sa.spiI, sa.spiR), sa);
+    this.halfOpenSas.add(sa);
     // NAT detection from the request's notifies (the initiator hashed SPIr = 0).
     const src = n.filter((x) => x.type === C.N_NAT_DETECTION_SOURCE_IP);
     const dst = n.filter((x) => x.type === C.N_NAT_DETECTION_DESTINATION_IP);
@@ -766,6 +788,7 @@ export class IkeEndpoint {
       { type: C.PT_AUTH, fields: { method: C.AUTH_SHARED_KEY_MIC, data: this.pskAuth(sa, false, idBodyOf(idr), secret) } },
     ];
     sa.state = "established";
+    this.halfOpenSas.delete(sa);
     this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}...${sa.remote.address}[${String(idi.fields.value)}]`);
     this.emit({ type: "ike-up", sa: this.info(sa) });
     out.push(...this.childForRequest(sa, inner, sa.ni, sa.nr));
