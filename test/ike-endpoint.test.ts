@@ -200,6 +200,28 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
     expect(b.ike.list()).toHaveLength(1);
   });
 
+  it("two CHILD_SAs on one tunnel, the newer deleted: the tunnel sends with the other again (found against charon)", async () => {
+    // Two IKE_SAs, each with a CHILD_SA bound to the same tunnel (a duplicate IKE_SA, or the
+    // redundant pair of a rekey collision, RFC 7296 §2.8.1). Deleting the NEWER one used to
+    // leave the tunnel without an outbound SA ("no-outbound-sa") although the older CHILD_SA
+    // was still installed on both sides.
+    const { a, b } = await pair();
+    const first = await a.ike.initiate("peer");
+    const second = await a.ike.initiate("peer");
+    expect(b.ike.list()).toHaveLength(2);
+    expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");
+    await a.ike.deleteIkeSa(second.id);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.ike.list().map((s) => s.id)).toEqual([first.id]);
+    expect(b.ike.list()).toHaveLength(1);
+    expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");
+    expect(carry(b.dp, a.dp, ipv6("2001:db8:2::20", "2001:db8:1::10"))).toBe("deliver");
+    // deleting the older one too leaves nothing to send with
+    await b.ike.deleteIkeSa(b.ike.list()[0].id);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toMatch(/no-outbound-sa/);
+  });
+
   it("rekeys a CHILD_SA make-before-break and deletes IKE_SAs from either side", async () => {
     const { a, b } = await pair();
     const info = await a.ike.initiate("peer");

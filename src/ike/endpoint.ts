@@ -23,7 +23,7 @@ import { createDh, type DhExchange } from "./dh.js";
 import { choose, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
 import { narrow, parseTs, tsFields, tsFromConfig, tsText, within, type Ts } from "./ts.js";
 import type { Child, Config, Connection, Identity } from "../config/model.js";
-import type { Dataplane } from "../pipeline.js";
+import type { Dataplane, SaSelectors } from "../pipeline.js";
 import type { SaHandle } from "../esp.js";
 import { formatIPv4, parseIp } from "../addr.js";
 import { IpsecError, type ErrorCode } from "../errors.js";
@@ -98,6 +98,10 @@ interface ChildSa {
   outbound?: SaHandle;
   localTs: Ts[];
   remoteTs: Ts[];
+  /** Installation order: the newest outbound SA bound to a tunnel is the one it sends with. */
+  seq: number;
+  /** Tunnel-mode selectors the SAs were bound with (to bind again, see removeChild). */
+  sel?: SaSelectors;
 }
 
 interface Pending {
@@ -149,6 +153,7 @@ export class IkeEndpoint {
   private readonly initResponses = new Map<string, Uint8Array>(); // SPIi|peer → cached IKE_SA_INIT response
   private readonly cookieSecret: Uint8Array;
   private nextId = 1;
+  private childSeq = 0;
   private closed = false;
 
   constructor(options: IkeEndpointOptions) {
@@ -441,7 +446,7 @@ export class IkeEndpoint {
       localTs: tsText(localTs),
       remoteTs: tsText(remoteTs),
     };
-    const cs: ChildSa = { info, conf: child, localTs, remoteTs };
+    const cs: ChildSa = { info, conf: child, localTs, remoteTs, seq: ++this.childSeq };
     if (this.dp) {
       const link = this.cfg.links.find((l) => l.connection === sa.conn.name);
       const algorithm = c.encr === C.ENCR_CHACHA20_POLY1305 ? "chacha20-poly1305" : "aes-gcm";
@@ -458,6 +463,7 @@ export class IkeEndpoint {
         const sel = child.mode === "tunnel"
           ? { local: localTs.filter((t) => t.family === 6).map(({ family, start, end }) => ({ family, start, end })), remote: remoteTs.filter((t) => t.family === 6).map(({ family, start, end }) => ({ family, start, end })) }
           : undefined;
+        cs.sel = sel;
         this.dp.bindSa(cs.inbound, link.tunnel, sel);
         this.dp.bindSa(cs.outbound, link.tunnel, sel);
       }
@@ -552,6 +558,20 @@ export class IkeEndpoint {
     if (this.dp) {
       if (c.outbound) this.dp.removeSa(c.outbound);
       if (c.inbound) this.dp.removeSa(c.inbound);
+      const tunnel = c.info.tunnel;
+      const wasBound = !!c.outbound && tunnel !== undefined;
+      c.outbound = c.inbound = undefined;
+      if (wasBound) {
+        // The tunnel sent with the newest outbound SA bound to it. If that was this one while
+        // another CHILD_SA for the tunnel is still installed (two CHILD_SAs after a rekey
+        // collision, RFC 7296 §2.8.1, or after a duplicate IKE_SA; the peer deleted the newer
+        // one), the tunnel must send with the other, not stop: bind the newest left again.
+        let next: ChildSa | undefined;
+        for (const s of new Set(this.sas.values())) {
+          for (const x of s.children) if (x !== c && x.outbound && x.info.tunnel === tunnel && (!next || x.seq > next.seq)) next = x;
+        }
+        if (next && next.seq < c.seq) this.dp.bindSa(next.outbound!, tunnel!, next.sel);
+      }
     }
     this.emit({ type: "child-down", sa: this.info(sa), child: c.info, reason });
   }

@@ -1,0 +1,339 @@
+// IKEv2 interop with strongSwan's charon (5.9.8, kernel-libipsec) in a network namespace.
+//
+// Our endpoint (UdpNode: IKE on ROOT:500/4500, ESP-in-UDP through the wasm dataplane) runs in
+// this vitest process on the root end of a veth; charon runs in a namespace on the other end
+// (see the comment block of test/helpers/charon.ts). Shown here:
+//   - ours initiates and charon initiates; PSK with IPv4-address identities; several IKE
+//     proposals (ecp256, curve25519 and modp2048, with INVALID_KE_PAYLOAD retries both ways);
+//   - IKE_SA and CHILD_SA established on both sides, IKE floated to 4500 (charon claims NAT);
+//   - the CHILD_SA keys we derive equal the ones charon prints in its level-4 log;
+//   - tunnel mode with IPv6 selectors: charon's ping6 from 2001:db8:1::1 reaches the ICMPv6 echo
+//     responder behind our UdpNode at 2001:db8:2::1 and every reply gets back;
+//   - a 3 s CHILD_SA rekey_time on charon forces rekeys while pings keep flowing, and our side
+//     rekeys too (IkeEndpoint.rekeyChild) — no ping lost;
+//   - delete from either side is honoured (IKE_SA and CHILD_SA alone): no SAs left on the other;
+//   - charon's DPD (empty INFORMATIONAL) is answered; ours is answered by charon;
+//   - a second CHILD_SA on the same tunnel, deleted by charon, hands sending back to the first
+//     (the bug this file found: the tunnel was left without an outbound SA).
+// Not covered (it.todo below): IKE_SA rekeying and certificates — neither is implemented in
+// our endpoint yet. Whole file ≈ 11 s. IKE_INTEROP_DUMP=path/prefix writes both logs at the end.
+import { writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config/index.js";
+import type { Config } from "../src/config/model.js";
+import { createDataplane } from "../src/pipeline.js";
+import { policyFromConfig } from "../src/policy.js";
+import { UdpNode } from "../src/node/udp.js";
+import type { ChildSaInfo, IkeEvent } from "../src/ike/endpoint.js";
+import { echoReply } from "../src/icmpv6-echo.js";
+import { parseIPv6 } from "../src/addr.js";
+import { Charon, ensureCharon, swanctlConf } from "./helpers/charon.js";
+import { NetLab, netnsSkipReason, waitFor } from "./helpers/netns.js";
+import { inCI } from "./helpers/apt.js";
+
+const PSK = "ipsec6in4 interop with charon";
+const THEIR_NET = "2001:db8:1::/64";
+const THEIR_HOST = "2001:db8:1::1";
+const OUR_NET = "2001:db8:2::/64";
+const OUR_HOST = "2001:db8:2::1";
+const OUR_PROPOSALS = "aes128gcm16-prfsha256-ecp256, aes128gcm16-prfsha256-curve25519, aes128gcm16-prfsha256-modp2048";
+
+function prerequisites(): string | undefined {
+  const why = netnsSkipReason();
+  if (why) {
+    if (inCI) throw new Error(why);
+    return why;
+  }
+  return ensureCharon();
+}
+
+function ourConfig(me: string, peer: string): Config {
+  return loadConfig(
+    `
+connections {
+  c {
+    local_addrs = ${me}
+    remote_addrs = ${peer}
+    proposals = ${OUR_PROPOSALS}
+    encap = no
+    local { auth = psk
+      id = ${me} }
+    remote { auth = psk
+      id = ${peer} }
+    children {
+      t {
+        mode = tunnel
+        local_ts = ${OUR_NET}
+        remote_ts = ${THEIR_NET}
+        esp_proposals = aes128gcm16
+      }
+    }
+  }
+}
+secrets { ike-c { id-1 = ${me}
+  id-2 = ${peer}
+  secret = 0x${Buffer.from(PSK, "utf8").toString("hex")} } }
+tunnels { charon { local = ${me}
+  remote = ${peer}
+  address = ${OUR_HOST}/64
+  routes = ${THEIR_NET}
+  allow = ${THEIR_NET} } }
+`,
+    { file: "ours.conf" },
+  );
+}
+
+interface KeyRecord {
+  info: ChildSaInfo;
+  encrI: string;
+  encrR: string;
+}
+
+describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (namespace)", () => {
+  let skip: string | undefined;
+  let lab: NetLab | undefined;
+  let ch: Charon;
+  let node: UdpNode | undefined;
+  let ours = "";
+  let theirs = "";
+  const keys: KeyRecord[] = [];
+  const events: IkeEvent[] = [];
+  const logs: string[] = [];
+  let echoed = 0;
+
+  /** charon's swanctl.conf with the given IKE proposals and extra options. */
+  const charonConf = (proposals: string, ike: Record<string, string | number> = {}, childOpts: Record<string, string | number> = {}) =>
+    swanctlConf({ psk: PSK, localAddr: theirs, remoteAddr: ours, localTs: THEIR_NET, remoteTs: OUR_NET, proposals, ike, childOpts });
+
+  beforeAll(async () => {
+    skip = prerequisites();
+    if (skip) return;
+    lab = new NetLab();
+    const ns = lab.ns("ike");
+    ({ rootAddr: ours, nsAddr: theirs } = await lab.rootVeth(ns));
+    ns.ip("addr", "add", `${THEIR_HOST}/128`, "dev", "lo");
+    ch = await Charon.start({ lab, ns, swanctlConf: charonConf("aes128gcm16-prfsha256-ecp256"), charonOptions: { retransmit_tries: 2, retransmit_timeout: "0.5" } });
+    await ch.load();
+    const config = ourConfig(ours, theirs);
+    const dataplane = await createDataplane({ sas: 16, tunnels: 2 });
+    for (const t of policyFromConfig(config).tunnels) dataplane.addTunnel(t.config, t.policy);
+    const me = parseIPv6(OUR_HOST)!;
+    const n: UdpNode = await UdpNode.bind({
+      config,
+      dataplane,
+      address: ours,
+      ike: {
+        retransmit: { timeout: 500, base: 1.5, tries: 3 },
+        log: (_l, m) => logs.push(m),
+        onEvent: (e) => events.push(e),
+        onChildKeys: (info, k) => keys.push({ info: { ...info }, encrI: Buffer.from(k.encrI).toString("hex"), encrR: Buffer.from(k.encrR).toString("hex") }),
+      },
+      deliver: (p) => {
+        const r = echoReply(p, (d) => d.every((b, i) => b === me[i]));
+        if (r && n.send([r])[0] === "send") echoed++;
+      },
+    });
+    node = n;
+  }, 600_000);
+
+  afterAll(async () => {
+    if (process.env.IKE_INTEROP_DUMP && ch) {
+      writeFileSync(process.env.IKE_INTEROP_DUMP + ".charon.log", ch.log());
+      writeFileSync(process.env.IKE_INTEROP_DUMP + ".ours.log", logs.join("\n"));
+    }
+    await node?.close();
+    await ch?.stop();
+    lab?.cleanup();
+  });
+
+  /** What went on, for failure messages. */
+  const diag = () => `--- our log ---\n${logs.slice(-25).join("\n")}\n${ch.logTail(30)}`;
+
+  /** Our CHILD_SA keys equal charon's for the SA with these SPIs (ours: spiIn/spiOut). */
+  const expectKeysMatch = (c: ChildSaInfo) => {
+    const mine = keys.find((k) => k.info.spiIn === c.spiIn && k.info.spiOut === c.spiOut);
+    expect(mine, `our keys for ${c.spiIn.toString(16)}`).toBeDefined();
+    const spiIn = c.spiIn.toString(16).padStart(8, "0");
+    const spiOut = c.spiOut.toString(16).padStart(8, "0");
+    const theirsK = ch.childKeys().find((k) => k.spiIn === spiOut && k.spiOut === spiIn);
+    expect(theirsK, `charon's keys for ${spiOut}_i ${spiIn}_o\n${diag()}`).toBeDefined();
+    expect(mine!.encrI).toMatch(/^[0-9a-f]{40}$/); // AES-128 key ‖ 4-byte salt
+    expect({ encrI: mine!.encrI, encrR: mine!.encrR }).toEqual({ encrI: theirsK!.encrI, encrR: theirsK!.encrR });
+  };
+
+  /** No SAs on either side (waits for the side that was told). */
+  const expectAllGone = async () => {
+    await waitFor(async () => node!.ike.list().length === 0 && (await ch.listSas()).length === 0, 5_000, () => `all SAs gone: ours ${JSON.stringify(node!.ike.list())}\n${diag()}`);
+    expect(node!.dp.esp.size).toBe(0);
+  };
+
+  const ping = async (count: number) => {
+    const before = echoed;
+    const r = await ch.ping6(THEIR_HOST, OUR_HOST, { count });
+    expect(r.received, `ping6 through the tunnel:\n${r.stdout}${r.stderr}\n${diag()}`).toBe(count);
+    expect(echoed - before).toBeGreaterThanOrEqual(count);
+    return r;
+  };
+
+  it("ours initiates (we offer ecp256, curve25519, modp2048; charon takes curve25519 after INVALID_KE_PAYLOAD): keys agree, ping6 answered, our delete honoured", { timeout: 30_000 }, async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    await ch.reload(charonConf("aes128gcm16-prfsha256-curve25519"));
+    const t0 = Date.now();
+    const info = await node!.ike.initiate("c");
+    const tUp = Date.now() - t0;
+    expect(info).toMatchObject({ state: "established", initiator: true, natt: true, group: 31 });
+    expect(info.local.port).toBe(4500);
+    expect(info.remote).toEqual({ address: theirs, port: 4500 });
+    expect(logs.join("\n")).toMatch(/peer wants DH group 31/);
+    await ch.waitForLog(/CHILD_SA t\{\d+\} established/);
+    const [sa] = await ch.listSas();
+    expect(sa).toMatchObject({ name: "c", state: "ESTABLISHED", initiator: false, dhGroup: "CURVE_25519", prfAlg: "PRF_HMAC_SHA2_256", encrAlg: "AES_GCM_16", localId: theirs, remoteId: ours });
+    expect([sa.initiatorSpi, sa.responderSpi]).toEqual([info.spiI, info.spiR]);
+    expect(sa.children).toHaveLength(1);
+    const c = info.children[0];
+    expect(sa.children[0]).toMatchObject({ mode: "TUNNEL", encap: true, localTs: [THEIR_NET], remoteTs: [OUR_NET] });
+    expect([sa.children[0].spiIn, sa.children[0].spiOut]).toEqual([c.spiOut, c.spiIn].map((s) => s.toString(16).padStart(8, "0")));
+    expectKeysMatch(c);
+
+    await ping(3);
+    const [after] = await ch.listSas();
+    expect(after.children[0].packetsIn).toBeGreaterThanOrEqual(3);
+
+    const mark = ch.mark();
+    await node!.ike.deleteIkeSa(info.id);
+    await ch.waitForLog(/received DELETE for IKE_SA c\[\d+\]/, { from: mark, timeoutMs: 5_000 });
+    await expectAllGone();
+    console.log(`ours → charon: IKE_SA + CHILD_SA up in ${tUp} ms (with an INVALID_KE_PAYLOAD round)`);
+  });
+
+  it("charon initiates (IKE: modp2048 first, ecp256 second — we ask for ecp256 with INVALID_KE_PAYLOAD; ESP: aes256gcm16 first — we take its proposal 2): keys agree, ping6 answered, we rekey as IKE responder, charon's CHILD and IKE deletes honoured", { timeout: 30_000 }, async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    await ch.reload(charonConf("aes128gcm16-prfsha256-modp2048, aes128gcm16-prfsha256-ecp256", {}, { esp_proposals: "aes256gcm16, aes128gcm16" }));
+    const up = events.length;
+    await ch.initiate("t", { timeoutS: 10 });
+    const [sa] = await ch.listSas();
+    expect(sa).toMatchObject({ name: "c", state: "ESTABLISHED", initiator: true, dhGroup: "ECP_256", localPort: 4500, remotePort: 4500 });
+    const mine = node!.ike.list();
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ state: "established", initiator: false, natt: true, group: 19, spiI: sa.initiatorSpi, spiR: sa.responderSpi });
+    expect(mine[0].local.port).toBe(4500);
+    expect(mine[0].children).toHaveLength(1);
+    const c = mine[0].children[0];
+    expect(c).toMatchObject({ mode: "tunnel", keyLen: 128, esn: false, localTs: "2001:db8:2::..2001:db8:2:0:ffff:ffff:ffff:ffff", remoteTs: "2001:db8:1::..2001:db8:1:0:ffff:ffff:ffff:ffff", tunnel: "charon" });
+    expect(sa.children[0]).toMatchObject({ encrAlg: "AES_GCM_16", encrKeysize: 128 });
+    expect(events.slice(up).map((e) => e.type)).toEqual(["ike-up", "child-up"]);
+    expectKeysMatch(c);
+    await ping(3);
+
+    // our requests inside an IKE_SA charon initiated (our message IDs from 0, Initiator flag clear)
+    expect(await node!.ike.ping(mine[0].id)).toBe(true);
+    const fresh = await node!.ike.rekeyChild(mine[0].id, c.spiIn);
+    expectKeysMatch(fresh);
+    await waitFor(async () => ((await ch.listSas())[0]?.children ?? []).filter((x) => x.state === "INSTALLED").length === 1, 2_000, () => `charon to delete the rekeyed CHILD_SA\n${diag()}`);
+    expect(node!.ike.list()[0].children.map((x) => x.spiIn)).toEqual([fresh.spiIn]);
+    await ping(3);
+
+    // charon deletes the CHILD_SA only: the IKE_SA stays, without children
+    let mark = ch.mark();
+    await ch.terminate({ child: "t" });
+    await ch.waitForLog(/received DELETE for ESP CHILD_SA with SPI/, { from: mark, timeoutMs: 3_000 });
+    expect(node!.ike.list()).toMatchObject([{ state: "established", children: [] }]);
+    expect(node!.dp.esp.size).toBe(0);
+
+    mark = ch.mark();
+    await ch.terminate({ ike: "c" });
+    await expectAllGone();
+    expect(events.slice(up).map((e) => e.type)).toEqual(["ike-up", "child-up", "child-up", "child-down", "child-down", "ike-down"]);
+  });
+
+  it("charon initiates with DPD every second; we answer its liveness checks; our delete of an IKE_SA charon initiated is honoured", { timeout: 20_000 }, async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    await ch.reload(charonConf("aes128gcm16-prfsha256-ecp256", { dpd_delay: "1s" }));
+    await ch.initiate("t", { timeoutS: 10 });
+    const [mine] = node!.ike.list();
+    expectKeysMatch(mine.children[0]);
+    const mark = ch.mark();
+    await ch.waitForLog(/parsed INFORMATIONAL response \d+ \[ \]/, { from: mark, timeoutMs: 5_000 });
+    await ping(2);
+    const m2 = ch.mark();
+    await node!.ike.deleteIkeSa(mine.id);
+    await ch.waitForLog(/received DELETE for IKE_SA c\[\d+\]/, { from: m2, timeoutMs: 5_000 });
+    await expectAllGone();
+  });
+
+  it("charon opens a second CHILD_SA for the same tunnel and deletes it again: our tunnel goes back to sending with the first (was: no-outbound-sa)", { timeout: 20_000 }, async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    // child t2 = t with a narrower remote_ts, so that charon does not call it a duplicate
+    const base = charonConf("aes128gcm16-prfsha256-ecp256");
+    const t = /( {6}t \{\n[\s\S]*?\n {6}\}\n)/.exec(base)![1];
+    await ch.reload(base.replace(t, t + t.replace(" t {", " t2 {").replace(`remote_ts = ${OUR_NET}`, "remote_ts = 2001:db8:2::/65")));
+    await ch.initiate("t");
+    await ch.initiate("t2"); // CREATE_CHILD_SA without REKEY_SA
+    const [mine] = node!.ike.list();
+    expect(mine.children.map((c) => c.localTs)).toEqual(["2001:db8:2::..2001:db8:2:0:ffff:ffff:ffff:ffff", "2001:db8:2::..2001:db8:2:0:7fff:ffff:ffff:ffff"]);
+    for (const c of mine.children) expectKeysMatch(c);
+    await ping(2);
+    const [sa] = await ch.listSas();
+    const newer = sa.children.find((c) => c.name === "t2")!;
+    await ch.terminate({ childId: newer.uniqueid });
+    await waitFor(() => node!.ike.list()[0]?.children.length === 1, 2_000, () => `our side to drop t2\n${diag()}`);
+    expect(node!.ike.list()[0].children[0].spiIn).toBe(mine.children[0].spiIn);
+    await ping(3); // replies go out on t's SA again
+    await ch.terminate({ ike: "c" });
+    await expectAllGone();
+  });
+
+  it("charon's 3 s CHILD_SA rekey_time and our own rekey while ping6 keeps flowing: no ping lost, every new SA's keys agree", { timeout: 40_000 }, async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    await ch.reload(charonConf("aes128gcm16-prfsha256-modp2048", {}, { rekey_time: "3s", life_time: "30s", rand_time: 0 }));
+    const info = await node!.ike.initiate("c");
+    expect(info.group).toBe(14);
+    const first = info.children[0];
+    expectKeysMatch(first);
+    const count = 32; // 6.4 s of pings, across three rekeys
+    const pinging = ch.ping6(THEIR_HOST, OUR_HOST, { count, waitS: 2 });
+    /** Our single CHILD_SA once it is no longer `old` (charon rekeyed it and deleted the old one). */
+    const rekeyedByCharon = (old: ChildSaInfo) =>
+      waitFor(
+        () => {
+          const cs = node!.ike.list()[0]?.children ?? [];
+          return cs.length === 1 && cs[0].spiIn !== old.spiIn ? cs[0] : undefined;
+        },
+        6_000,
+        () => `charon to rekey CHILD_SA ${old.spiIn.toString(16)}: ${JSON.stringify(node!.ike.list())}\n${diag()}`,
+      );
+    /** charon's installed CHILD_SAs equal ours (SPIs swapped). */
+    const sameOnBothSides = () =>
+      waitFor(
+        async () => {
+          const theirsC = ((await ch.listSas())[0]?.children ?? []).filter((c) => c.state === "INSTALLED").map((c) => `${c.spiOut}/${c.spiIn}`);
+          const oursC = (node!.ike.list()[0]?.children ?? []).map((c) => [c.spiIn, c.spiOut].map((x) => x.toString(16).padStart(8, "0")).join("/"));
+          return theirsC.length === 1 && JSON.stringify(theirsC) === JSON.stringify(oursC);
+        },
+        2_000,
+        () => `the same single CHILD_SA on both sides: ours ${JSON.stringify(node!.ike.list()[0]?.children)}\n${diag()}`,
+      );
+    // 1. charon rekeys (CREATE_CHILD_SA with REKEY_SA from charon, then its DELETE of the old SA)
+    const second = await rekeyedByCharon(first);
+    expectKeysMatch(second);
+    await sameOnBothSides();
+    // 2. we rekey (CREATE_CHILD_SA with REKEY_SA from our side, then our DELETE)
+    const third = await node!.ike.rekeyChild(info.id, second.spiIn);
+    expect([third.spiIn, third.spiOut]).not.toContain(second.spiIn);
+    expectKeysMatch(third);
+    await sameOnBothSides();
+    // 3. charon rekeys the SA we created, 3 s later
+    const fourth = await rekeyedByCharon(third);
+    expectKeysMatch(fourth);
+    await sameOnBothSides();
+    const r = await pinging;
+    expect(r.received, `ping6 across the rekeys:\n${r.stdout}\n${diag()}`).toBe(count);
+    expect(keys.filter((k) => k.info.spiIn === first.spiIn || [second, third, fourth].some((c) => c.spiIn === k.info.spiIn))).toHaveLength(4);
+
+    await ch.terminate({ ike: "c" });
+    await expectAllGone();
+  });
+
+  it.todo("IKE_SA rekey (CREATE_CHILD_SA with an IKE proposal, RFC 7296 §1.3.2/§2.18): not implemented — we answer NO_PROPOSAL_CHOSEN and charon retries every 6 s until the IKE_SA's hard lifetime");
+  it.todo("certificate (RSA/ECDSA signature) authentication: not implemented in our endpoint yet — PSK only");
+});
