@@ -10,6 +10,7 @@
  */
 import { fail, IpsecError } from "./errors.js";
 import { Core, getCore, scratch } from "./core/wasm.js";
+import { aeadOneShot } from "./core/aead-oneshot.js";
 import { keystreamProvider, type KeystreamCipher } from "./core/keystream.js";
 import { GcmBatch, G_ERR_AUTH, G_ERR_TAG_LEN, G_ERR_LENGTH, type GcmBatchOptions } from "./gcm-batch.js";
 
@@ -88,20 +89,8 @@ export class AesGcm {
     checkBytes("plaintext", plaintext);
     checkBytes("aad", aad);
     checkTagLength(tagLength);
-    const { core } = this;
-    const total = 16 + align16(aad.length) + plaintext.length + 16;
-    const base = scratch(core, total);
-    const pAad = base + 16;
-    const pData = pAad + align16(aad.length);
-    const u8 = core.u8;
-    u8.set(nonce, base);
-    u8.set(aad, pAad);
-    u8.set(plaintext, pData);
-    const r = core.x.gcmSeal(ctx, base, pAad, aad.length, pData, plaintext.length, pData, tagLength);
-    const out = core.u8.slice(pData, pData + Math.max(r, 0));
-    core.x.wipe(base, total);
-    if (r < 0) throw gcmResultError(r);
-    return out;
+    const x = this.core.x;
+    return aeadOneShot(this.core, nonce, aad, plaintext, 16, (n, a, al, d, dl) => x.gcmSeal(ctx, n, a, al, d, dl, d, tagLength), gcmResultError);
   }
 
   /**
@@ -114,20 +103,8 @@ export class AesGcm {
     checkBytes("sealed", sealed);
     checkBytes("aad", aad);
     checkTagLength(tagLength);
-    const { core } = this;
-    const total = 16 + align16(aad.length) + sealed.length;
-    const base = scratch(core, total);
-    const pAad = base + 16;
-    const pData = pAad + align16(aad.length);
-    const u8 = core.u8;
-    u8.set(nonce, base);
-    u8.set(aad, pAad);
-    u8.set(sealed, pData);
-    const r = core.x.gcmOpen(ctx, base, pAad, aad.length, pData, sealed.length, pData, tagLength);
-    const out = r >= 0 ? core.u8.slice(pData, pData + r) : EMPTY;
-    core.x.wipe(base, total);
-    if (r < 0) throw gcmResultError(r);
-    return out;
+    const x = this.core.x;
+    return aeadOneShot(this.core, nonce, aad, sealed, 0, (n, a, al, d, dl) => x.gcmOpen(ctx, n, a, al, d, dl, d, tagLength), gcmResultError);
   }
 
   /** A batch in the same wasm instance as this key, for sealBatch/openBatch. */
@@ -189,10 +166,6 @@ export class AesGcm {
   toJSON(): object {
     return { keyLength: this.keyLength, engine: this.engine, destroyed: this.ctx === 0 };
   }
-}
-
-function align16(n: number): number {
-  return (n + 15) & ~15;
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 import { fail, IpsecError } from "./errors.js";
 import { Core, getCore, scratch } from "./core/wasm.js";
+import { aeadOneShot } from "./core/aead-oneshot.js";
 import { GcmBatch, G_ERR_AUTH, type GcmBatchOptions } from "./gcm-batch.js";
 import { checkBytes } from "./aes-gcm.js";
 
@@ -53,10 +54,6 @@ function resultError(r: number): IpsecError {
   return new IpsecError("ERR_INPUT_TYPE", `bad length (code ${r})`);
 }
 
-function align16(n: number): number {
-  return (n + 15) & ~15;
-}
-
 export class ChaCha20Poly1305 {
   readonly keyLength = CHACHA20_POLY1305_KEY_LENGTH;
   readonly tagLength = CHACHA20_POLY1305_TAG_LENGTH;
@@ -82,20 +79,8 @@ export class ChaCha20Poly1305 {
     checkNonce(nonce);
     checkBytes("plaintext", plaintext);
     checkBytes("aad", aad);
-    const { core } = this;
-    const total = 16 + align16(aad.length) + plaintext.length + 16;
-    const base = scratch(core, total);
-    const pAad = base + 16;
-    const pData = pAad + align16(aad.length);
-    const u8 = core.u8;
-    u8.set(nonce, base);
-    u8.set(aad, pAad);
-    u8.set(plaintext, pData);
-    const r = ccp(core).ccpSeal(ctx, base, pAad, aad.length, pData, plaintext.length, pData);
-    const out = core.u8.slice(pData, pData + Math.max(r, 0));
-    core.x.wipe(base, total);
-    if (r < 0) throw resultError(r);
-    return out;
+    const x = ccp(this.core);
+    return aeadOneShot(this.core, nonce, aad, plaintext, 16, (n, a, al, d, dl) => x.ccpSeal(ctx, n, a, al, d, dl, d), resultError);
   }
 
   /**
@@ -107,20 +92,8 @@ export class ChaCha20Poly1305 {
     checkNonce(nonce);
     checkBytes("sealed", sealed);
     checkBytes("aad", aad);
-    const { core } = this;
-    const total = 16 + align16(aad.length) + sealed.length;
-    const base = scratch(core, total);
-    const pAad = base + 16;
-    const pData = pAad + align16(aad.length);
-    const u8 = core.u8;
-    u8.set(nonce, base);
-    u8.set(aad, pAad);
-    u8.set(sealed, pData);
-    const r = ccp(core).ccpOpen(ctx, base, pAad, aad.length, pData, sealed.length, pData);
-    const out = r >= 0 ? core.u8.slice(pData, pData + r) : EMPTY;
-    core.x.wipe(base, total);
-    if (r < 0) throw resultError(r);
-    return out;
+    const x = ccp(this.core);
+    return aeadOneShot(this.core, nonce, aad, sealed, 0, (n, a, al, d, dl) => x.ccpOpen(ctx, n, a, al, d, dl, d), resultError);
   }
 
   /** A batch in the same wasm instance as this key, for sealBatch/openBatch (a GcmBatch). */
