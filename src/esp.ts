@@ -7,7 +7,7 @@
  * wasm memory, one call per batch; results are views into the same memory.
  */
 import { fail, IpsecError, type ErrorCode } from "./errors.js";
-import { Core, newCore } from "./core/wasm.js";
+import { Core, copyOut, newCore } from "./core/wasm.js";
 
 /** Drop reasons, in the order of assembly/esp/drop.ts. */
 export const DROP_REASONS = [
@@ -401,7 +401,7 @@ export class Esp {
     b.addPayload(sa, payload, nextHeader);
     this.protect(b);
     try {
-      return b.output(0).slice();
+      return copyOut(b.output(0));
     } finally {
       b.clear();
     }
@@ -413,7 +413,7 @@ export class Esp {
     b.addPacket(packet);
     this.unprotect(b);
     try {
-      const payload = b.output(0).slice();
+      const payload = copyOut(b.output(0));
       return { sa: b.sa(0)!, payload, nextHeader: b.nextHeader(0), sequence: b.sequence(0) };
     } finally {
       b.clear();

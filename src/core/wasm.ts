@@ -158,3 +158,10 @@ export function scratch(core: Core, len: number): number {
   }
   return s.ptr;
 }
+
+/** A copy of a view into wasm memory (new array + set(): slice() on such views is a slow path in V8). */
+export function copyOut(view: Uint8Array): Uint8Array {
+  const out = new Uint8Array(view.length);
+  out.set(view);
+  return out;
+}

@@ -23,6 +23,7 @@ import type { Dataplane, PipelineBatch } from "../pipeline.js";
 import type { Config } from "../config/model.js";
 import { ipv4HeaderChecksum } from "../reassembly.js";
 import { parseIp } from "../addr.js";
+import { copyOut } from "../core/wasm.js";
 import { IpsecError } from "../errors.js";
 
 export interface UdpNodeOptions {
@@ -168,7 +169,7 @@ export class UdpNode {
       const v = this.rx.verdict(i);
       if (v === "deliver") {
         this.stats.delivered++;
-        this.opt.deliver(this.rx.output(i).slice(), this.rx.tunnelIndex(i));
+        this.opt.deliver(copyOut(this.rx.output(i)), this.rx.tunnelIndex(i));
       }
     }
     this.rx.clear();
@@ -187,7 +188,7 @@ export class UdpNode {
       for (let i = 0; i < this.tx.length; i++) {
         const v = this.tx.verdict(i);
         out.push(v === "dropped" ? this.tx.reason(i) : v);
-        if (v === "packet-too-big") this.opt.deliver(this.tx.output(i).slice(), this.tx.tunnelIndex(i));
+        if (v === "packet-too-big") this.opt.deliver(copyOut(this.tx.output(i)), this.tx.tunnelIndex(i));
         if (v !== "send") continue;
         const o = this.tx.output(i);
         if (o[9] !== 17) {
