@@ -9,6 +9,7 @@ import { demo } from "./demo.js";
 import { tunnelDemo } from "./demo-tunnel.js";
 import { configCommand } from "./cli-config.js";
 import { decodeCommand, encapCommand } from "./cli-decode.js";
+import { upCommand, statusCommand, downCommand } from "./cli-daemon.js";
 import { IpsecError } from "./errors.js";
 
 const USAGE = `usage: ipsec6in4 <command> [options]
@@ -20,6 +21,12 @@ commands:
   aead-demo [--packets N]
                        seal and open ESP-style packets with AES-GCM in WebAssembly in one
                        batch call, show a forgery being refused, compare the engines
+  up <config> [options]
+                       run an RFC 4891 endpoint: TUN devices for the tunnels, IKEv2, the
+                       ESP dataplane (UDP-encapsulated, or raw ESP with the native addon);
+                       logs on stderr; SIGINT/SIGTERM delete the SAs and remove the devices
+  status [--json]      IKE_SAs and CHILD_SAs of the running endpoint, with counters and drops
+  down                 stop the running endpoint
   config <file> [--json]
                        check a swanctl.conf (or its JSON form) with a tunnels section
                        and print its tunnels, SPD (as RFC 4891 prints it) and PAD
@@ -49,6 +56,12 @@ export async function main(argv: string[]): Promise<number> {
         return await decodeCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "encap":
         return await encapCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      case "up":
+        return await upCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      case "status":
+        return await statusCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      case "down":
+        return await downCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "config":
         return await configCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "help":

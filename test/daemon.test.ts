@@ -1,0 +1,311 @@
+// The tunnel daemon end to end: two `ipsec6in4 up` processes in two network namespaces joined
+// by a veth, each with a swanctl.conf + tunnels section; IKEv2 between them, TUN devices
+// addressed and routed, and the kernel's own `ping -6` from one tunnel address to the other
+// through both TUN devices and our ESP (UDP-encapsulated transport mode; raw ESP tunnel mode).
+// `status --json` on the control sockets, SIGTERM and `down` (SAs deleted, the peer notices,
+// interfaces gone), a TUN device deleted underneath (clean exit, or recreation), and the
+// message `up` gives when the native addon cannot be loaded.
+import { execFile, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NetLab, netnsSkipReason, waitFor, type Netns } from "./helpers/netns.js";
+import { loadAddon, addonCandidates } from "../src/node/addon.js";
+import { controlRequest } from "../src/control.js";
+import { formatStatus } from "../src/cli-daemon.js";
+import type { DaemonStatus } from "../src/daemon.js";
+
+const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
+const addon = loadAddon();
+const skip = netnsSkipReason() ?? (addon.ok ? undefined : addon.reason);
+
+/**
+ * How to run the CLI: dist/cli.js once `up` is wired there; until then a bundle of a tiny entry
+ * over src/cli-daemon.ts (same code), with the addon path given explicitly.
+ */
+let cli: { argv: string[]; env: NodeJS.ProcessEnv };
+let bundleDir: string | undefined;
+
+beforeAll(async () => {
+  const help = spawnSync("node", [join(REPO, "dist/cli.js"), "help"], { encoding: "utf8" });
+  if (help.status === 0 && /^\s+up\b/m.test(help.stdout)) {
+    cli = { argv: ["node", join(REPO, "dist/cli.js")], env: { ...process.env } };
+    return;
+  }
+  const { build } = await import("esbuild");
+  bundleDir = mkdtempSync(join(tmpdir(), "ipsec6in4-daemon-cli-"));
+  const out = join(bundleDir, "cli.mjs");
+  await build({
+    stdin: {
+      contents: `
+        import { setKeystreamProvider } from "./src/core/keystream.js";
+        import { nodeKeystreamProvider } from "./src/core/node-keystream.js";
+        import { upCommand, statusCommand, downCommand } from "./src/cli-daemon.js";
+        setKeystreamProvider(nodeKeystreamProvider);
+        const [cmd, ...rest] = process.argv.slice(2);
+        const f = { up: upCommand, status: statusCommand, down: downCommand }[cmd];
+        f(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).then((c) => (process.exitCode = c));`,
+      resolveDir: REPO,
+      sourcefile: "daemon-cli-entry.ts",
+      loader: "ts",
+    },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: out,
+    logLevel: "error",
+  });
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const built = addonCandidates({}).find((p) => existsSync(p));
+  if (built) env.IPSEC6IN4_ADDON = built;
+  cli = { argv: ["node", out], env };
+});
+
+afterAll(() => {
+  if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
+});
+
+function runCli(args: string[], env: NodeJS.ProcessEnv = cli.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    execFile(cli.argv[0], [...cli.argv.slice(1), ...args], { env, encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) =>
+      res({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function config(o: { me: string; peer: string; my6: string; peer6: string; start: boolean; encap: boolean; mode: "transport" | "tunnel" }): string {
+  const ts = o.mode === "transport" ? ["dynamic[41]", "dynamic[41]"] : [`${o.my6}::/64`, `${o.peer6}::/64`];
+  return `
+connections {
+  net {
+    local_addrs = ${o.me}
+    remote_addrs = ${o.peer}
+    encap = ${o.encap ? "yes" : "no"}
+    proposals = aes128gcm16-prfsha256-curve25519
+    local { auth = psk
+      id = ${o.me} }
+    remote { auth = psk
+      id = ${o.peer} }
+    children {
+      v6 {
+        mode = ${o.mode}
+        local_ts = ${ts[0]}
+        remote_ts = ${ts[1]}
+        esp_proposals = aes128gcm16
+        start_action = ${o.start ? "start" : "none"}
+      }
+    }
+  }
+}
+secrets { ike-net { secret = "daemon test secret" } }
+tunnels {
+  t6 {
+    local = ${o.me}
+    remote = ${o.peer}
+    address = ${o.my6}::1/64
+    routes = ${o.peer6}::/64
+  }
+}
+`;
+}
+
+interface Proc {
+  child: ChildProcess;
+  log(): string;
+  exited: Promise<number | null>;
+  socket: string;
+}
+
+function startDaemon(ns: Netns, dir: string, name: string, conf: string, extra: string[] = []): Proc {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(file, conf);
+  const socket = join(dir, `${name}.sock`);
+  const child = ns.spawn([...cli.argv, "up", file, "--socket", socket, ...extra], { stdio: ["ignore", "ignore", "pipe"], env: cli.env });
+  let log = "";
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (d: string) => (log += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return { child, log: () => log, exited, socket };
+}
+
+async function status(p: Proc): Promise<DaemonStatus | undefined> {
+  try {
+    const r = await controlRequest<DaemonStatus>({ command: "status" }, p.socket, 2000);
+    return r.ok ? r.result : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function established(p: Proc): Promise<DaemonStatus> {
+  return waitFor(
+    async () => {
+      const s = await status(p);
+      return s && s.sas.length === 1 && s.sas[0].state === "ESTABLISHED" && s.sas[0].children.length === 1 ? s : undefined;
+    },
+    15_000,
+    () => `an established CHILD_SA; log:\n${p.log()}`,
+  );
+}
+
+async function ping(ns: Netns, from: string, to: string): Promise<number> {
+  const r = await ns.execAsync(["ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-I", from, to], { timeout: 15_000 });
+  const m = /(\d+) received/.exec(r.stdout);
+  return m ? Number(m[1]) : 0;
+}
+
+describe("daemon: the addon cannot load", () => {
+  it("`up` says exactly what is missing, and exits 1", async () => {
+    const r = loadAddon({ env: { IPSEC6IN4_ADDON: "/nonexistent" }, fresh: true });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toBe("IPSEC6IN4_ADDON=/nonexistent names /nonexistent, which does not exist");
+    const dir = mkdtempSync(join(tmpdir(), "ipsec6in4-daemon-noaddon-"));
+    try {
+      const file = join(dir, "a.conf");
+      writeFileSync(file, config({ me: "203.0.113.1", peer: "203.0.113.2", my6: "2001:db8:a", peer6: "2001:db8:b", start: true, encap: true, mode: "transport" }));
+      const res = await runCli(["up", file, "--socket", join(dir, "s.sock")], { ...cli.env, IPSEC6IN4_ADDON: "/nonexistent" });
+      expect(res.status).toBe(1);
+      expect(res.stderr).toContain("ipsec6in4 up: cannot create the TUN devices of 1 tunnel(s): IPSEC6IN4_ADDON=/nonexistent names /nonexistent, which does not exist");
+      expect(existsSync(join(dir, "s.sock"))).toBe(false);
+      const usage = await runCli(["up", file, "--raw", "maybe"]);
+      expect(usage.status).toBe(2);
+      expect(usage.stderr).toContain("--raw must be one of auto, on, off, not 'maybe'");
+      const nobody = await runCli(["status", "--socket", join(dir, "none.sock")]);
+      expect(nobody.status).toBe(1);
+      expect(nobody.stderr).toContain("is the daemon running");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(skip)("daemon: two namespaces, TUN devices, kernel ping6 over our ESP", () => {
+  let lab: NetLab;
+  let A: Netns;
+  let B: Netns;
+  let dir: string;
+  const procs: Proc[] = [];
+
+  beforeAll(() => {
+    lab = new NetLab();
+    A = lab.ns("da");
+    B = lab.ns("db");
+    lab.veth(A, B, { nameA: "eth0", nameB: "eth0", addrA: ["203.0.113.1/24"], addrB: ["203.0.113.2/24"] });
+    dir = lab.tempDir("daemon");
+  });
+  afterAll(() => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+    lab?.cleanup();
+  });
+
+  const confA = (mode: "transport" | "tunnel", encap: boolean) =>
+    config({ me: "203.0.113.1", peer: "203.0.113.2", my6: "2001:db8:a", peer6: "2001:db8:b", start: true, encap, mode });
+  const confB = (mode: "transport" | "tunnel", encap: boolean) =>
+    config({ me: "203.0.113.2", peer: "203.0.113.1", my6: "2001:db8:b", peer6: "2001:db8:a", start: false, encap, mode });
+
+  it("transport mode in UDP: ping6 both ways, status --json, SIGTERM deletes the SAs, a TUN deleted underneath stops the peer cleanly", async () => {
+    const b = startDaemon(B, dir, "b1", confB("transport", true));
+    procs.push(b);
+    await waitFor(() => status(b), 10_000, () => `B's control socket; log:\n${b.log()}`);
+    const a = startDaemon(A, dir, "a1", confA("transport", true));
+    procs.push(a);
+    await established(a);
+    await established(b);
+
+    expect(await ping(A, "2001:db8:a::1", "2001:db8:b::1")).toBeGreaterThanOrEqual(2);
+    expect(await ping(B, "2001:db8:b::1", "2001:db8:a::1")).toBeGreaterThanOrEqual(2);
+
+    // The CLI against each control socket.
+    const ja = await runCli(["status", "--json", "--socket", a.socket]);
+    const jb = await runCli(["status", "--json", "--socket", b.socket]);
+    expect(ja.status, ja.stderr).toBe(0);
+    const sa = JSON.parse(ja.stdout) as DaemonStatus;
+    const sb = JSON.parse(jb.stdout) as DaemonStatus;
+    for (const s of [sa, sb]) {
+      expect(s.sas).toHaveLength(1);
+      expect(s.sas[0]).toMatchObject({ connection: "net", state: "ESTABLISHED", version: 2, natt: true, algorithm: "AES_GCM_16/PRF_HMAC_SHA2_256/CURVE25519" });
+      const c = s.sas[0].children[0];
+      expect(c).toMatchObject({ name: "v6", state: "INSTALLED", mode: "TRANSPORT", protocol: "ESP", encap: true, algorithm: "AES_GCM_16-128", tunnel: "t6" });
+      expect(c.in!.packets).toBeGreaterThanOrEqual(4);
+      expect(c.out!.packets).toBeGreaterThanOrEqual(4);
+      expect(c.out!.sequence).toBe(c.out!.packets);
+      expect(c.rekeyInSeconds).toBeGreaterThan(3000);
+      expect(c.expiresInSeconds).toBeGreaterThan(c.rekeyInSeconds!);
+      expect(s.tunnels).toMatchObject([{ name: "t6", ifname: "t6", up: true, policy: "PROTECT", mtu: 1280 }]);
+      expect(s.tunnels[0].tun!.rxPackets).toBeGreaterThanOrEqual(4);
+      expect(s.addon.loaded).toBe(true);
+      expect(s.drops).toBeTypeOf("object");
+    }
+    const ca = sa.sas[0].children[0];
+    const cb = sb.sas[0].children[0];
+    expect(ca.in!.spi).toBe(cb.out!.spi);
+    expect(ca.out!.spi).toBe(cb.in!.spi);
+    expect(ca.localTs).toBe("203.0.113.1/32[41]");
+    expect(ca.remoteTs).toBe("203.0.113.2/32[41]");
+    expect(sa.sas[0].initiator).toBe(true);
+    expect(sb.sas[0].initiator).toBe(false);
+    expect(sa.sas[0].spiI).toBe(sb.sas[0].spiI);
+    const text = await runCli(["status", "--socket", a.socket]);
+    expect(text.stdout).toContain(`net: #1, ESTABLISHED, IKEv2, ${sa.sas[0].spiI}_i* ${sa.sas[0].spiR}_r`);
+    expect(text.stdout).toContain("v6: #1, INSTALLED, TRANSPORT-in-UDP, ESP:AES_GCM_16-128");
+    expect(text.stdout).toContain(`in  ${ca.in!.spi},`);
+    expect(text.stdout).toBe(formatStatus(JSON.parse((await runCli(["status", "--json", "--socket", a.socket])).stdout)));
+    expect(A.ip("-6", "route", "show", "2001:db8:b::/64")).toContain("dev t6");
+
+    // SIGTERM: A deletes its IKE_SA (B notices), removes its interface, exits 0.
+    a.child.kill("SIGTERM");
+    expect(await a.exited).toBe(0);
+    expect(a.log()).toMatch(/\d\d\[DMN0\] shutting down: received SIGTERM/);
+    expect(a.log()).toContain("[KNL1] removed TUN device t6");
+    expect(A.exec(["ip", "link", "show", "t6"]).status).not.toBe(0);
+    expect(existsSync(a.socket)).toBe(false);
+    await waitFor(async () => (await status(b))?.sas.length === 0, 5000, () => `B noticing; log:\n${b.log()}`);
+    expect(b.log()).toContain("IKE_SA net[1] deleted by peer");
+
+    // The TUN device deleted underneath: B says so and stops cleanly (no hang).
+    const t0 = Date.now();
+    B.ip("link", "del", "t6");
+    expect(await b.exited).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(b.log()).toContain("[KNL0] TUN device t6: the device was removed underneath (ip link del?) [read: EBADFD]");
+    expect(b.log()).toContain("[DMN0] shutting down: tunnel t6 lost its TUN device t6\n");
+    expect(existsSync(b.socket)).toBe(false);
+    // Keys never reach the log.
+    expect(a.log() + b.log()).not.toMatch(/daemon test secret|=>|[0-9a-f]{40}/i);
+  });
+
+  it("tunnel mode with raw ESP: ping6, a TUN deleted underneath is recreated, `down` stops both", async () => {
+    const b = startDaemon(B, dir, "b2", confB("tunnel", false), ["--on-tun-loss", "recreate"]);
+    procs.push(b);
+    await waitFor(() => status(b), 10_000, () => `B's control socket; log:\n${b.log()}`);
+    const a = startDaemon(A, dir, "a2", confA("tunnel", false));
+    procs.push(a);
+    await established(a);
+    expect(await ping(A, "2001:db8:a::1", "2001:db8:b::1")).toBeGreaterThanOrEqual(2);
+    const s = (await status(a))!;
+    const c = s.sas[0].children[0];
+    expect(s.sas[0].natt).toBe(false);
+    expect(s.sas[0].local).toBe("203.0.113.1[500]");
+    expect(c).toMatchObject({ mode: "TUNNEL", encap: false, localTs: "2001:db8:a::/64", remoteTs: "2001:db8:b::/64" });
+    expect(s.raw.esp).toBe(true);
+    expect(s.raw.txPackets).toBeGreaterThanOrEqual(2);
+    expect(s.udp.espOut).toBe(0);
+
+    B.ip("link", "del", "t6");
+    await waitFor(() => /recreating TUN device t6/.test(b.log()) && B.exec(["ip", "link", "show", "t6"]).status === 0, 5000, () => `t6 back in B; log:\n${b.log()}`);
+    await waitFor(async () => (await status(b))?.tunnels[0].up, 5000, () => "t6 up");
+    expect(await ping(A, "2001:db8:a::1", "2001:db8:b::1")).toBeGreaterThanOrEqual(2);
+
+    const d = await runCli(["down", "--socket", a.socket]);
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stdout).toContain("daemon stopped");
+    expect(await a.exited).toBe(0);
+    await waitFor(async () => (await status(b))?.sas.length === 0, 5000, () => `B noticing; log:\n${b.log()}`);
+    expect((await runCli(["down", "--socket", b.socket])).status).toBe(0);
+    expect(await b.exited).toBe(0);
+    expect(B.exec(["ip", "link", "show", "t6"]).status).not.toBe(0);
+  });
+});
