@@ -27,6 +27,8 @@ commands:
                        logs on stderr; SIGINT/SIGTERM delete the SAs and remove the devices
   status [--json]      IKE_SAs and CHILD_SAs of the running endpoint, with counters and drops
   down                 stop the running endpoint
+  web [--port N] [--host A]
+                       serve the packet decoder page on localhost (nothing is uploaded)
   config <file> [--json]
                        check a swanctl.conf (or its JSON form) with a tunnels section
                        and print its tunnels, SPD (as RFC 4891 prints it) and PAD
@@ -62,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
         return await statusCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "down":
         return await downCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      case "web": {
+        const { webCommand } = await import("./cli-web.js");
+        return await webCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      }
       case "config":
         return await configCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       case "help":
