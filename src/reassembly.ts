@@ -95,14 +95,17 @@ export class Reassembler {
     return { status: "dropped", reason };
   }
 
-  /** Drop datagrams older than the timeout. Returns how many were dropped. */
+  /**
+   * Drop datagrams older than the timeout. Returns how many were dropped. The table is kept in
+   * arrival order (a Map keeps insertion order and a datagram is never re-inserted), so the
+   * scan stops at the first datagram still young: a fragment flood costs O(1) per fragment.
+   */
   expire(now: number): number {
     let n = 0;
     for (const [k, d] of this.table) {
-      if (now - d.born >= this.timeoutMs) {
-        this.drop(k, "timeout");
-        n++;
-      }
+      if (now - d.born < this.timeoutMs) break;
+      this.drop(k, "timeout");
+      n++;
     }
     return n;
   }

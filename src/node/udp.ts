@@ -133,7 +133,12 @@ export class UdpNode {
   }
 
   private onNatt(msg: Buffer, address: string, port: number): void {
-    if (msg.length >= 4 && msg.readUInt32BE(0) === 0) return this.onIke(msg, address, port, this.nattPort);
+    if (msg.length >= 4 && msg.readUInt32BE(0) === 0) {
+      // ESP that arrived before this IKE message is processed first: a Delete must not remove
+      // an SA while packets sent on it are still queued (the order the socket gave us).
+      this.flushIn();
+      return this.onIke(msg, address, port, this.nattPort);
+    }
     if (msg.length === 1 && msg[0] === 0xff) {
       this.stats.keepalives++;
       return;
