@@ -94,6 +94,7 @@ async function runScale({ quick, rounds, maxTime }) {
   for (const n of quick ? [1, 1000, 100_000] : [1, 1000, 10_000, 100_000]) {
     const big = await createEsp({ capacity: n + 1 });
     const km = randomBytes(20);
+    const keymat = randomBytes(20);
     for (let i = 0; i < n - 1; i++) big.addInbound({ spi: 0x100000 + i, keymat: km, replayWindow: 32 });
     const target = 0x100000 + n - 1; // the last SPI installed
     big.addInbound({ spi: target, keymat, replayWindow: 0 });
