@@ -15,9 +15,19 @@
 //   - charon's DPD (empty INFORMATIONAL) is answered; ours is answered by charon;
 //   - a second CHILD_SA on the same tunnel, deleted by charon, hands sending back to the first
 //     (the bug this file found: the tunnel was left without an outbound SA).
-// Not covered (it.todo below): IKE_SA rekeying and certificates — neither is implemented in
-// our endpoint yet. Whole file ≈ 11 s. IKE_INTEROP_DUMP=path/prefix writes both logs at the end.
-import { writeFileSync } from "node:fs";
+//   - IKE_SA rekeys: charon's (`swanctl --rekey --ike`, we answer) and ours (rekeyIkeSa), ping6
+//     flowing across both; CHILD_SA rekeys on the new IKE_SAs give keys equal to charon's, which
+//     checks the new SK_d (SKEYSEED = prf(SK_d old, g^ir new | Ni | Nr));
+//   - certificates: our UdpNode is bound again with a pubkey connection (ECDSA P-256 certificate
+//     for us, RSA for charon, one CA, IPv4-address identities in subjectAltName; charon gets
+//     x509/, x509ca/, rsa/ files in its swanctl dir and the x509 pem pkcs1 pkcs8 pubkey
+//     constraints plugins). Both initiate; RFC 7427 signatures both ways (charon logs
+//     ECDSA_WITH_SHA256_DER / RSA_EMSA_PKCS1_SHA2_256); a charon certificate from a CA we do
+//     not trust ends with AUTHENTICATION_FAILED and no SAs on either side.
+// Whole file ≈ 17 s. IKE_INTEROP_DUMP=path/prefix writes both logs at the end.
+import { copyFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeCerts } from "./fixtures/ike/certs.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/index.js";
 import type { Config } from "../src/config/model.js";
@@ -27,7 +37,7 @@ import { UdpNode } from "../src/node/udp.js";
 import type { ChildSaInfo, IkeEvent } from "../src/ike/endpoint.js";
 import { echoReply } from "../src/icmpv6-echo.js";
 import { parseIPv6 } from "../src/addr.js";
-import { Charon, ensureCharon, swanctlConf } from "./helpers/charon.js";
+import { CHARON_PLUGINS, Charon, ensureCharon, swanctlConf } from "./helpers/charon.js";
 import { NetLab, netnsSkipReason, waitFor } from "./helpers/netns.js";
 import { inCI } from "./helpers/apt.js";
 
@@ -112,7 +122,7 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
     const ns = lab.ns("ike");
     ({ rootAddr: ours, nsAddr: theirs } = await lab.rootVeth(ns));
     ns.ip("addr", "add", `${THEIR_HOST}/128`, "dev", "lo");
-    ch = await Charon.start({ lab, ns, swanctlConf: charonConf("aes128gcm16-prfsha256-ecp256"), charonOptions: { retransmit_tries: 2, retransmit_timeout: "0.5" } });
+    ch = await Charon.start({ lab, ns, swanctlConf: charonConf("aes128gcm16-prfsha256-ecp256"), charonOptions: { retransmit_tries: 2, retransmit_timeout: "0.5", load: `${CHARON_PLUGINS} x509 pem pkcs1 pkcs8 pubkey constraints` } });
     await ch.load();
     const config = ourConfig(ours, theirs);
     const dataplane = await createDataplane({ sas: 16, tunnels: 2 });
@@ -334,6 +344,162 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
     await expectAllGone();
   });
 
-  it.todo("IKE_SA rekey (CREATE_CHILD_SA with an IKE proposal, RFC 7296 §1.3.2/§2.18): not implemented — we answer NO_PROPOSAL_CHOSEN and charon retries every 6 s until the IKE_SA's hard lifetime");
-  it.todo("certificate (RSA/ECDSA signature) authentication: not implemented in our endpoint yet — PSK only");
+  it("IKE_SA rekeys by charon (swanctl --rekey --ike) and by us while ping6 flows: the CHILD_SA moves to each new IKE_SA, CHILD_SA rekeys on it give keys equal to charon's (new SK_d), no ping lost", { timeout: 30_000 }, async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    await ch.reload(charonConf("aes128gcm16-prfsha256-ecp256"));
+    const info = await node!.ike.initiate("c");
+    const child = info.children[0];
+    await ch.waitForLog(/CHILD_SA t\{\d+\} established/);
+    const count = 20; // 4 s of pings across the rekeys
+    const pinging = ch.ping6(THEIR_HOST, OUR_HOST, { count, waitS: 2 });
+    /** charon and we hold the same single IKE_SA, not `old`, with the same CHILD_SA. */
+    const sameIkeSa = (old: { spiI: string; spiR: string }) =>
+      waitFor(
+        async () => {
+          const mine = node!.ike.list();
+          const theirsL = await ch.listSas();
+          if (mine.length !== 1 || theirsL.length !== 1 || theirsL[0].state !== "ESTABLISHED") return undefined;
+          if (mine[0].spiI === old.spiI || mine[0].spiI !== theirsL[0].initiatorSpi || mine[0].spiR !== theirsL[0].responderSpi) return undefined;
+          return mine[0].children.length === 1 && theirsL[0].children.filter((c) => c.state === "INSTALLED").length === 1 ? mine[0] : undefined;
+        },
+        5_000,
+        () => `one new IKE_SA on both sides after ${old.spiI}: ours ${JSON.stringify(node!.ike.list())}\n${diag()}`,
+      );
+    // 1. charon rekeys the IKE_SA (we are the IKE_SA's initiator and the rekey's responder)
+    let mark = ch.mark();
+    await ch.rekey({ ike: "c" });
+    await ch.waitForLog(/IKE_SA c\[\d+\] rekeyed between/i, { from: mark, timeoutMs: 5_000 }).catch(() => undefined);
+    const second = await sameIkeSa(info);
+    expect(second.initiator).toBe(false); // charon initiated the rekey: it is the new IKE_SA's original initiator
+    expect(second.children[0].spiIn).toBe(child.spiIn);
+    // the new IKE_SA works: our CHILD_SA rekey on it gives keys equal to charon's (derived from the new SK_d)
+    const c2 = await node!.ike.rekeyChild(second.id, child.spiIn);
+    expectKeysMatch(c2);
+    // 2. we rekey the IKE_SA
+    const third = await node!.ike.rekeyIkeSa(second.id);
+    expect(third.initiator).toBe(true);
+    await sameIkeSa(second);
+    expect(await node!.ike.ping(third.id)).toBe(true);
+    // 3. charon rekeys the CHILD_SA on the IKE_SA we made
+    mark = ch.mark();
+    await ch.rekey({ child: "t" });
+    await waitFor(() => (node!.ike.list()[0]?.children ?? []).every((c) => c.spiIn !== c2.spiIn) && node!.ike.list()[0]?.children.length === 1, 5_000, () => `charon's CHILD_SA rekey\n${diag()}`);
+    expectKeysMatch(node!.ike.list()[0].children[0]);
+    const r = await pinging;
+    expect(r.received, `ping6 across the IKE_SA rekeys:\n${r.stdout}\n${diag()}`).toBe(count);
+    await ch.terminate({ ike: "c" });
+    await expectAllGone();
+  });
+
+  describe("certificates (RFC 7296 §3.6–3.8, RFC 7427): our UdpNode bound again with a pubkey connection", () => {
+    let certDir = "";
+    const certConf = (me: string, peer: string) =>
+      loadConfig(
+        `
+connections {
+  c {
+    local_addrs = ${me}
+    remote_addrs = ${peer}
+    proposals = aes128gcm16-prfsha256-ecp256
+    local { auth = pubkey
+      certs = ours.pem
+      id = ${me} }
+    remote { auth = pubkey
+      cacerts = ca.pem
+      id = ${peer} }
+    children {
+      t {
+        local_ts = ${OUR_NET}
+        remote_ts = ${THEIR_NET}
+        esp_proposals = aes128gcm16
+      }
+    }
+  }
+}
+tunnels { charon { local = ${me}
+  remote = ${peer}
+  address = ${OUR_HOST}/64
+  routes = ${THEIR_NET}
+  allow = ${THEIR_NET} } }
+`,
+        { file: "ours-certs.conf" },
+      );
+    /** charon's swanctl.conf: the PSK one with pubkey authentication instead. */
+    const charonCertConf = () =>
+      charonConf("aes128gcm16-prfsha256-ecp256")
+        .replace(/local \{\n\s*auth = psk/, "local {\n      auth = pubkey\n      certs = charon.pem")
+        .replace(/remote \{\n\s*auth = psk/, "remote {\n      auth = pubkey\n      cacerts = ca.pem")
+        .replace(/secrets \{[\s\S]*$/, "");
+
+    beforeAll(async () => {
+      if (skip) return;
+      certDir = lab!.tempDir("certs");
+      makeCerts(certDir, ["ca"], [
+        { name: "ours", type: "ec", ip: ours },
+        { name: "charon", type: "rsa", ip: theirs },
+      ]);
+      for (const [from, to] of [["x509ca/ca.pem", "x509ca/ca.pem"], ["x509/charon.pem", "x509/charon.pem"], ["rsa/charon.key", "rsa/charon.key"]]) copyFileSync(join(certDir, from), join(ch.dir, to));
+      await node!.close();
+      const config = certConf(ours, theirs);
+      const dataplane = await createDataplane({ sas: 16, tunnels: 2 });
+      for (const t of policyFromConfig(config).tunnels) dataplane.addTunnel(t.config, t.policy);
+      const me = parseIPv6(OUR_HOST)!;
+      const n: UdpNode = await UdpNode.bind({
+        config,
+        dataplane,
+        address: ours,
+        ike: {
+          credentials: { swanctlDir: certDir },
+          retransmit: { timeout: 500, base: 1.5, tries: 3 },
+          log: (_l, m) => logs.push(m),
+          onEvent: (e) => events.push(e),
+          onChildKeys: (info, k) => keys.push({ info: { ...info }, encrI: Buffer.from(k.encrI).toString("hex"), encrR: Buffer.from(k.encrR).toString("hex") }),
+        },
+        deliver: (p) => {
+          const r = echoReply(p, (d) => d.every((b, i) => b === me[i]));
+          if (r && n.send([r])[0] === "send") echoed++;
+        },
+      });
+      node = n;
+      await ch.reload(charonCertConf());
+    }, 60_000);
+
+    it("charon initiates (RSA certificate, RFC 7427 signature) and we answer with our ECDSA one; then we initiate: both authenticate, keys agree, ping6 answered", { timeout: 30_000 }, async (ctx) => {
+      if (skip) return ctx.skip(skip);
+      await ch.initiate("t", { timeoutS: 10 });
+      const [sa] = await ch.listSas();
+      expect(sa).toMatchObject({ state: "ESTABLISHED", initiator: true, localId: theirs, remoteId: ours });
+      expect(ch.log()).toMatch(/authentication of '[\d.]+' with ECDSA_WITH_SHA256_DER successful/);
+      const [mine] = node!.ike.list();
+      expect(mine).toMatchObject({ state: "established", initiator: false });
+      expect(logs.join("\n")).not.toMatch(/refused|failed/);
+      expectKeysMatch(mine.children[0]);
+      await ping(2);
+      await ch.terminate({ ike: "c" });
+      await expectAllGone();
+
+      const mark = ch.mark();
+      const info = await node!.ike.initiate("c");
+      expect(info.state).toBe("established");
+      await ch.waitForLog(/CHILD_SA t\{\d+\} established/, { from: mark });
+      expect(ch.log().slice(0)).toMatch(/authentication of '[\d.]+' \(myself\) with RSA_EMSA_PKCS1_SHA2_256 successful/);
+      expectKeysMatch(info.children[0]);
+      await ping(2);
+      await node!.ike.deleteIkeSa(info.id);
+      await expectAllGone();
+    });
+
+    it("charon with a certificate from a CA we do not trust: AUTHENTICATION_FAILED, no SAs", { timeout: 20_000 }, async (ctx) => {
+      if (skip) return ctx.skip(skip);
+      const other = lab!.tempDir("certs-other");
+      makeCerts(other, ["rogue-ca"], [{ name: "charon", type: "rsa", ip: theirs }]);
+      for (const f of ["x509/charon.pem", "rsa/charon.key"]) copyFileSync(join(other, f), join(ch.dir, f));
+      copyFileSync(join(other, "x509ca/rogue-ca.pem"), join(ch.dir, "x509ca/rogue-ca.pem"));
+      await ch.reload(charonCertConf());
+      await expect(node!.ike.initiate("c")).rejects.toThrow(/not issued by a trusted CA/);
+      expect(node!.ike.list()).toEqual([]);
+      expect(node!.dp.esp.size).toBe(0);
+      await waitFor(async () => (await ch.listSas()).length === 0, 5_000, () => `charon to give up\n${diag()}`);
+    });
+  });
 });

@@ -4,8 +4,19 @@
  *   IKE_SA_INIT      SA, KE, Ni/Nr, NAT_DETECTION_*; INVALID_KE_PAYLOAD retry; COOKIE (§2.6)
  *   IKE_AUTH         IDi/IDr, AUTH (PSK, §2.15), SA, TSi/TSr, USE_TRANSPORT_MODE; the PAD
  *                    decides who may authenticate and which selectors they may claim
- *   CREATE_CHILD_SA  CHILD_SA rekey (§1.3.3, N(REKEY_SA)), make-before-break
+ *                    or signatures with certificates (RFC 7427 / methods 1, 9–11; see auth-sig.ts),
+ *                    INITIAL_CONTACT (§2.4: older IKE_SAs with the same peer identity go)
+ *   CREATE_CHILD_SA  CHILD_SA rekey (§1.3.3, N(REKEY_SA)), make-before-break; IKE_SA rekey
+ *                    (§1.3.2, §2.18: the CHILD_SAs move to the new IKE_SA, the rekey initiator
+ *                    deletes the old one); simultaneous rekeys (§2.8.1, §2.8.2: the SA made
+ *                    with the lowest of the four nonces is deleted by the side that made it)
  *   INFORMATIONAL    Delete (IKE and ESP), liveness checks
+ *
+ * Lifetimes (swanctl.conf's): a CHILD_SA is rekeyed at rekey_time minus a random part of
+ * rand_time, at rekey_bytes / rekey_packets (minus rand_bytes / rand_packets; the dataplane's
+ * counters are polled every second) and when its outbound sequence numbers are spent; it is
+ * deleted at life_time / life_bytes / life_packets. An IKE_SA is rekeyed at rekey_time minus a
+ * random part of rand_time and deleted at rekey_time + over_time if that did not happen.
  *
  * Requests are retransmitted with exponential back-off (§2.1) until answered or given up;
  * responses are cached per message ID and resent for retransmitted requests (§2.1). After
@@ -18,9 +29,25 @@
 import { createHash, randomBytes as nodeRandom, timingSafeEqual } from "node:crypto";
 import * as C from "./constants.js";
 import { decodeIkeMessage, encodeIkeMessage, type IkeMessage, type IkePayload, type IkePayloadInput, type IkeSaKeys } from "./message.js";
-import { deriveChildSaKeys, deriveIkeSaKeys, prf, toIkeSaKeys, type IkeSaKeyMaterial, type IkeSaSuite } from "./keys.js";
+import { deriveChildSaKeys, deriveIkeSaKeys, prf, rekeySkeyseed, toIkeSaKeys, type IkeSaKeyMaterial, type IkeSaSuite } from "./keys.js";
+import { X509Certificate } from "node:crypto";
+import {
+  OUR_SIGNATURE_HASHES,
+  HASH_SHA2_256,
+  certHasIdentity,
+  certreqData,
+  loadCaCertificates,
+  loadLocalCredential,
+  readCertificates,
+  resolveCert,
+  signAuth,
+  verifyAuth,
+  verifyChain,
+  type CredentialOptions,
+  type LocalCredential,
+} from "./auth-sig.js";
 import { createDh, type DhExchange } from "./dh.js";
-import { choose, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
+import { choose, chooseWithGroup, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
 import { narrow, parseTs, tsFields, tsFromConfig, tsText, within, type Ts } from "./ts.js";
 import type { Child, Config, Connection, Identity } from "../config/model.js";
 import type { Dataplane, SaSelectors } from "../pipeline.js";
@@ -52,6 +79,14 @@ export interface IkeEndpointOptions {
   onEvent?(event: IkeEvent): void;
   now?(): number;
   randomBytes?(n: number): Uint8Array;
+  /** Certificates and keys for `auth = pubkey` (see auth-sig.ts for where files are looked up). */
+  credentials?: CredentialOptions;
+  /** Rekey and expire SAs by their configured lifetimes (default true). */
+  lifetimes?: boolean;
+  /** Milliseconds per configured lifetime second (default 1000; tests shorten lifetimes with it). */
+  secondMs?: number;
+  /** How often the dataplane's byte/packet counters are checked against the lifetimes (ms, default 1000). */
+  pollMs?: number;
 }
 
 export type IkeEvent =
@@ -89,7 +124,14 @@ export interface IkeSaInfo {
   children: ChildSaInfo[];
 }
 
-type State = "init-sent" | "auth-sent" | "established" | "deleting" | "dead";
+/** "rekeyed": replaced by a new IKE_SA (its CHILD_SAs moved there), waiting for its Delete. */
+type State = "init-sent" | "auth-sent" | "established" | "rekeyed" | "deleting" | "dead";
+
+type Timer = ReturnType<typeof setTimeout>;
+
+// Notify types the constants table lacks (RFC 7296 §3.10.1).
+const N_TEMPORARY_FAILURE = 43;
+const N_CHILD_SA_NOT_FOUND = 44;
 
 interface ChildSa {
   info: ChildSaInfo;
@@ -102,6 +144,15 @@ interface ChildSa {
   seq: number;
   /** Tunnel-mode selectors the SAs were bound with (to bind again, see removeChild). */
   sel?: SaSelectors;
+  /** Our rekey of this CHILD_SA is in flight. */
+  rekeying?: boolean;
+  /** The CHILD_SA we created answering the peer's rekey of this one, with that exchange's nonces (§2.8.1). */
+  peerRekeyed?: { child: ChildSa; ni: Uint8Array; nr: Uint8Array };
+  /** Superseded (rekeyed) or expiring: no more rekeys, a Delete is due. */
+  replaced?: boolean;
+  timers: Set<Timer>;
+  /** Soft volume limits with their jitter applied (0: none). */
+  limits: { bytes: number; packets: number };
 }
 
 interface Pending {
@@ -141,6 +192,21 @@ interface IkeSa {
   childConf?: Child; // the child being negotiated in IKE_AUTH (initiator)
   childSpi?: Uint8Array;
   done?: { resolve(i: IkeSaInfo): void; reject(e: Error): void };
+  timers: Set<Timer>;
+  /** Our IKE_SA rekey of this SA in flight (§2.18). */
+  rekey?: { spi: Uint8Array; ni: Uint8Array };
+  /** The IKE_SA we created answering the peer's rekey of this one, with its nonces (§2.8.2). */
+  peerRekey?: { sa: IkeSa; ni: Uint8Array; nr: Uint8Array };
+  /** A new IKE_SA not announced (ike-up) yet: the product of a rekey until it carries the CHILD_SAs. */
+  silent?: boolean;
+  /** The authenticated peer identity (for INITIAL_CONTACT). */
+  peerId?: Identity;
+  /** Hash algorithms the peer announced (SIGNATURE_HASH_ALGORITHMS, RFC 7427 §4). */
+  peerSigHashes?: number[];
+  /** Whether the peer sent CERTREQ. */
+  certreq?: boolean;
+  /** Where the CHILD_SAs went when this IKE_SA was rekeyed. */
+  rekeyedTo?: IkeSa;
 }
 
 const KEY_PAD = new TextEncoder().encode("Key Pad for IKEv2");
@@ -155,6 +221,8 @@ export class IkeEndpoint {
   private nextId = 1;
   private childSeq = 0;
   private closed = false;
+  private poll?: ReturnType<typeof setInterval>;
+  private readonly creds = new Map<string, { local?: LocalCredential; cas?: X509Certificate[] }>();
 
   constructor(options: IkeEndpointOptions) {
     this.opt = options;
@@ -231,6 +299,7 @@ export class IkeEndpoint {
       queue: [],
       children: [],
       childConf: child,
+      timers: new Set(),
     };
     this.sas.set(`${hex(sa.spiI)}:`, sa);
     return new Promise((resolve, reject) => {
@@ -262,6 +331,7 @@ export class IkeEndpoint {
       { type: C.PT_NONCE, fields: { nonce: sa.ni } },
       notify(C.N_NAT_DETECTION_SOURCE_IP, this.natSource(sa)),
       notify(C.N_NAT_DETECTION_DESTINATION_IP, this.natd(sa.spiI, new Uint8Array(8), sa.remote)),
+      ...(usesPubkey(sa.conn) ? [notify(C.N_SIGNATURE_HASH_ALGORITHMS, hashList(OUR_SIGNATURE_HASHES))] : []),
     );
     const bytes = encodeIkeMessage({ header: { spiI: sa.spiI, spiR: new Uint8Array(8), exchangeType: C.IKE_SA_INIT, flags: { initiator: true }, messageId: 0 }, payloads });
     sa.msg1 = bytes;
@@ -311,6 +381,8 @@ export class IkeEndpoint {
     } catch (e) {
       return this.fail(sa, (e as Error).message);
     }
+    sa.peerSigHashes = sigHashes(n);
+    sa.certreq = m.payloads.some((p) => p.type === C.PT_CERTREQ);
     this.keyIkeSa(sa, c.chosen, gir);
     this.sas.delete(`${hex(sa.spiI)}:`);
     this.sas.set(key(sa.spiI, sa.spiR), sa);
@@ -351,10 +423,113 @@ export class IkeEndpoint {
   /** §2.15: AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <message> | <peer nonce> | prf(SK_p, ID body)). */
   private pskAuth(sa: IkeSa, forInitiator: boolean, idBody: Uint8Array, secret: Uint8Array): Uint8Array {
     const p = sa.suite!.prf;
+    return prf(p, prf(p, secret, KEY_PAD), this.authOctets(sa, forInitiator, idBody));
+  }
+
+  /** The octets AUTH covers (§2.15): <message> | <peer nonce> | prf(SK_px, RestOfIDPayload). */
+  private authOctets(sa: IkeSa, forInitiator: boolean, idBody: Uint8Array): Uint8Array {
     const msg = forInitiator ? sa.msg1! : sa.msg2!;
     const nonce = forInitiator ? sa.nr : sa.ni;
-    const macedId = prf(p, forInitiator ? sa.keys!.skPi : sa.keys!.skPr, idBody);
-    return prf(p, prf(p, secret, KEY_PAD), concat([msg, nonce, macedId]));
+    return concat([msg, nonce, prf(sa.suite!.prf, forInitiator ? sa.keys!.skPi : sa.keys!.skPr, idBody)]);
+  }
+
+  /** Credentials of a connection, loaded once (throws ERR_CONFIG). */
+  private credsFor(conn: Connection): { local?: LocalCredential; cas?: X509Certificate[] } {
+    let c = this.creds.get(conn.name);
+    if (!c) {
+      c = {};
+      if (conn.local.auth === "pubkey") c.local = loadLocalCredential(conn.local.certs, this.opt.credentials);
+      if (conn.remote.auth === "pubkey") c.cas = loadCaCertificates(conn.remote.cacerts, this.opt.credentials);
+      this.creds.set(conn.name, c);
+    }
+    return c;
+  }
+
+  private certreqPayloads(conn: Connection): IkePayloadInput[] {
+    if (conn.remote.auth !== "pubkey") return [];
+    try {
+      const cas = this.credsFor(conn).cas ?? [];
+      return cas.length ? [{ type: C.PT_CERTREQ, fields: { encoding: C.CERT_X509_SIGNATURE, data: certreqData(cas) } }] : [];
+    } catch (e) {
+      this.log(0, `${conn.name}: ${(e as Error).message}`);
+      return [];
+    }
+  }
+
+  /** Our CERT and AUTH payloads (§2.15): PSK MAC or signature, as local.auth says. */
+  private ourAuth(sa: IkeSa, forInitiator: boolean, idBody: Uint8Array): IkePayloadInput[] | string {
+    const conn = sa.conn;
+    if (conn.local.auth === "psk") {
+      const secret = this.secretFor(conn, conn.local.id ?? addrId(sa.local.address), sa.peerId ?? conn.remote.id);
+      if (!secret) return `no PSK for ${conn.name}`;
+      return [{ type: C.PT_AUTH, fields: { method: C.AUTH_SHARED_KEY_MIC, data: this.pskAuth(sa, forInitiator, idBody, secret) } }];
+    }
+    let cred: LocalCredential | undefined;
+    try {
+      cred = this.credsFor(conn).local;
+    } catch (e) {
+      return (e as Error).message;
+    }
+    if (!cred) return `no certificate for ${conn.name}`;
+    const { method, data } = signAuth(cred.key, this.authOctets(sa, forInitiator, idBody), { rfc7427: !!sa.peerSigHashes?.includes(HASH_SHA2_256), rsaPss: this.opt.credentials?.rsaPss });
+    return [
+      ...[cred.cert, ...cred.chain].map((c) => ({ type: C.PT_CERT, fields: { encoding: C.CERT_X509_SIGNATURE, data: new Uint8Array(c.raw) } })),
+      { type: C.PT_AUTH, fields: { method, data } },
+    ];
+  }
+
+  /** Check the peer's AUTH (and certificate): undefined when it authenticated, else why not. */
+  private checkPeerAuth(sa: IkeSa, forInitiator: boolean, idP: IkePayload, auth: IkePayload, inner: IkePayload[]): string | undefined {
+    const conn = sa.conn;
+    const method = auth.fields.method as number;
+    const data = fromHexField(auth.fields.data);
+    const peer = identityOf(idP.fields);
+    if (method === C.AUTH_SHARED_KEY_MIC) {
+      const secret = this.secretFor(conn, conn.local.id ?? addrId(sa.local.address), peer);
+      if (!secret || conn.remote.auth !== "psk") return "no PSK authentication agreed with this peer";
+      if (!eq(this.pskAuth(sa, forInitiator, idBodyOf(idP.fields), secret), data)) return "AUTH payload does not verify (wrong PSK?)";
+      return undefined;
+    }
+    if (conn.remote.auth !== "pubkey") return `peer authenticates with AUTH method ${method}, but ${conn.name} wants a PSK`;
+    let cas: X509Certificate[];
+    try {
+      cas = this.credsFor(conn).cas ?? [];
+    } catch (e) {
+      return (e as Error).message;
+    }
+    const certs: X509Certificate[] = [];
+    for (const p of inner.filter((x) => x.type === C.PT_CERT)) {
+      if (p.fields.encoding !== C.CERT_X509_SIGNATURE) continue;
+      try {
+        certs.push(new X509Certificate(Buffer.from(fromHexField(p.fields.data))));
+      } catch {
+        return "malformed certificate in CERT payload";
+      }
+    }
+    if (!certs.length) return "no X.509 certificate (CERT payload) from the peer";
+    if (conn.remote.certs.length) {
+      // Pinned peer certificates: the end-entity certificate must be one of them.
+      const pinned = conn.remote.certs.flatMap((f) => readCertificates(resolveCert(f, this.opt.credentials)));
+      if (!pinned.some((c) => c.fingerprint256 === certs[0].fingerprint256)) return "peer certificate is not the configured remote.certs";
+    }
+    const chain = verifyChain(certs, cas, new Date(this.opt.now ? this.opt.now() : Date.now()));
+    if (chain) return chain;
+    if (!certHasIdentity(certs[0], peer)) return `identity ${peer.value} is not in the peer's certificate (subjectAltName)`;
+    const sig = verifyAuth(certs[0].publicKey, method, data, this.authOctets(sa, forInitiator, idBodyOf(idP.fields)));
+    if (sig) return `AUTH payload: ${sig}`;
+    return undefined;
+  }
+
+  /** INITIAL_CONTACT (§2.4): the peer has no other IKE_SAs with us; forget those we hold for its identity. */
+  private initialContact(sa: IkeSa): void {
+    const id = sa.peerId;
+    if (!id) return;
+    for (const o of new Set(this.sas.values())) {
+      if (o === sa || o.conn !== sa.conn || o.state === "dead" || !o.peerId) continue;
+      if (o.peerId.type !== id.type || o.peerId.value.toLowerCase() !== id.value.toLowerCase()) continue;
+      this.log(0, `INITIAL_CONTACT from ${id.value}: deleting IKE_SA ${o.conn.name}[${o.id}] without notice`);
+      this.destroy(o, "replaced (INITIAL_CONTACT)");
+    }
   }
 
   private sendAuth(sa: IkeSa): void {
@@ -362,14 +537,19 @@ export class IkeEndpoint {
     const child = sa.childConf!;
     const idi = idFields(conn.local.id, sa.local.address);
     const idiBody = idBodyOf(idi);
-    const secret = this.secretFor(conn, conn.local.id ?? addrId(sa.local.address), conn.remote.id);
-    if (!secret) return this.fail(sa, `no PSK for ${conn.name}`);
+    const auth = this.ourAuth(sa, true, idiBody);
+    if (typeof auth === "string") return this.fail(sa, auth, "ERR_CONFIG");
+    const [certs, authP] = [auth.slice(0, -1), auth[auth.length - 1]];
     sa.childSpi = this.rand(4);
+    // strongSwan's rule: INITIAL_CONTACT only when we hold no other IKE_SA with this peer.
+    const first = ![...new Set(this.sas.values())].some((o) => o !== sa && o.conn === conn && o.state !== "dead" && o.remote.address === sa.remote.address);
     const payloads: IkePayloadInput[] = [
       { type: C.PT_IDI, fields: idi },
+      ...certs,
+      ...this.certreqPayloads(conn),
       ...(conn.remote.id.type !== "any" ? [{ type: C.PT_IDR, fields: idFields(conn.remote.id, sa.remote.address) }] : []),
-      { type: C.PT_AUTH, fields: { method: C.AUTH_SHARED_KEY_MIC, data: this.pskAuth(sa, true, idiBody, secret) } },
-      notify(C.N_INITIAL_CONTACT, new Uint8Array(0)),
+      authP,
+      ...(first ? [notify(C.N_INITIAL_CONTACT, new Uint8Array(0))] : []),
       ...(child.mode === "transport" ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
       { type: C.PT_SA, fields: saFields(espProposals(child.esp_proposals, sa.childSpi)) },
       { type: C.PT_TSI, fields: tsFields(tsFromConfig(child.local_ts, sa.local.address)) },
@@ -388,11 +568,15 @@ export class IkeEndpoint {
     if (!idr || !auth) return this.fail(sa, err ? `peer refused IKE_AUTH: ${C.NOTIFY_NAMES[err.type] ?? err.type}` : "IKE_AUTH response lacks IDr or AUTH", err?.type === C.N_AUTHENTICATION_FAILED ? "ERR_IKE_AUTH" : "ERR_IKE_REFUSED");
     // PAD (RFC 4301 §4.4.3): the identity must be the configured one, authenticated with its PSK.
     if (!idMatches(sa.conn.remote.id, idr.fields, sa.remote.address)) return this.fail(sa, `peer identity ${String(idr.fields.value)} is not ${sa.conn.remote.id.value || "%any"}`, "ERR_IKE_AUTH");
-    const secret = this.secretFor(sa.conn, sa.conn.local.id ?? addrId(sa.local.address), identityOf(idr.fields));
-    if (!secret || (auth.fields.method as number) !== C.AUTH_SHARED_KEY_MIC) return this.fail(sa, "peer does not authenticate with a PSK we hold", "ERR_IKE_AUTH");
-    const want = this.pskAuth(sa, false, idBodyOf(idr.fields), secret);
-    if (!eq(want, fromHexField(auth.fields.data))) return this.fail(sa, "peer's AUTH payload does not verify (wrong PSK?)", "ERR_IKE_AUTH");
+    const why = this.checkPeerAuth(sa, false, idr, auth, inner);
+    if (why) {
+      // §2.21.2: tell the responder, whose side of the IKE_SA is up, before forgetting it.
+      this.sendRequest(sa, C.INFORMATIONAL, [notify(C.N_AUTHENTICATION_FAILED, new Uint8Array(0))], () => undefined);
+      return this.fail(sa, `peer's ${why}`, "ERR_IKE_AUTH");
+    }
+    sa.peerId = identityOf(idr.fields);
     sa.state = "established";
+    this.ikeLifetimes(sa);
     this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}[${idText(sa.conn.local.id, sa.local.address)}]...${sa.remote.address}[${String(idr.fields.value)}]`);
     this.emit({ type: "ike-up", sa: this.info(sa) });
     if (err) {
@@ -446,7 +630,7 @@ export class IkeEndpoint {
       localTs: tsText(localTs),
       remoteTs: tsText(remoteTs),
     };
-    const cs: ChildSa = { info, conf: child, localTs, remoteTs, seq: ++this.childSeq };
+    const cs: ChildSa = { info, conf: child, localTs, remoteTs, seq: ++this.childSeq, timers: new Set(), limits: { bytes: 0, packets: 0 } };
     if (this.dp) {
       const link = this.cfg.links.find((l) => l.connection === sa.conn.name);
       const algorithm = c.encr === C.ENCR_CHACHA20_POLY1305 ? "chacha20-poly1305" : "aes-gcm";
@@ -471,7 +655,10 @@ export class IkeEndpoint {
     this.opt.onChildKeys?.(info, { encrI: keys.encrI, encrR: keys.encrR });
     keys.encrI.fill(0);
     keys.encrR.fill(0);
+    // A CHILD_SA negotiated on an IKE_SA that was rekeyed meanwhile lives on with the new one.
+    sa = this.heir(sa);
     sa.children.push(cs);
+    this.childLifetimes(cs);
     this.log(0, `CHILD_SA ${child.name}{${sa.id}} established with SPIs ${hex4(info.spiIn)}_i ${hex4(info.spiOut)}_o and TS ${info.localTs} === ${info.remoteTs}`);
     this.emit({ type: "child-up", sa: this.info(sa), child: info });
     return cs;
@@ -545,16 +732,19 @@ export class IkeEndpoint {
     const was = this.info(sa);
     if (sa.pending?.timer) clearTimeout(sa.pending.timer);
     sa.pending = undefined;
+    this.clearTimers(sa.timers);
     for (const c of sa.children) this.removeChild(sa, c, reason);
     sa.children = [];
     sa.state = "dead";
     this.halfOpenSas.delete(sa);
     sa.keys && wipeKeys(sa.keys);
     for (const [k, v] of this.sas) if (v === sa) this.sas.delete(k);
-    if (was.state === "established" || was.state === "deleting") this.emit({ type: "ike-down", sa: was, reason });
+    if ((was.state === "established" || was.state === "deleting") && !sa.silent) this.emit({ type: "ike-down", sa: was, reason });
   }
 
   private removeChild(sa: IkeSa, c: ChildSa, reason: string): void {
+    this.clearTimers(c.timers);
+    c.replaced = true;
     if (this.dp) {
       if (c.outbound) this.dp.removeSa(c.outbound);
       if (c.inbound) this.dp.removeSa(c.inbound);
@@ -750,6 +940,8 @@ export class IkeEndpoint {
       nextIn: 1,
       queue: [],
       children: [],
+      timers: new Set(),
+      peerSigHashes: sigHashes(n),
     };
     let gir: Uint8Array;
     sa.dh = createDh(keGroup);
@@ -766,6 +958,8 @@ export class IkeEndpoint {
       { type: C.PT_NONCE, fields: { nonce: sa.nr } },
       notify(C.N_NAT_DETECTION_SOURCE_IP, conn.encap ? this.rand(20) : this.natd(sa.spiI, sa.spiR, to)),
       notify(C.N_NAT_DETECTION_DESTINATION_IP, this.natd(sa.spiI, sa.spiR, from)),
+      ...(usesPubkey(conn) ? [notify(C.N_SIGNATURE_HASH_ALGORITHMS, hashList(OUR_SIGNATURE_HASHES))] : []),
+      ...this.certreqPayloads(conn),
     ];
     const resp = encodeIkeMessage({ header: { spiI: sa.spiI, spiR: sa.spiR, exchangeType: C.IKE_SA_INIT, flags: { response: true }, messageId: 0 }, payloads });
     sa.msg2 = resp;
@@ -799,16 +993,17 @@ export class IkeEndpoint {
     if (!idi || !auth) return authFailed("IKE_AUTH without IDi or AUTH");
     // PAD: the peer's identity and its method.
     if (!idMatches(sa.conn.remote.id, idi.fields, sa.remote.address)) return authFailed(`identity ${String(idi.fields.value)} is not allowed for ${sa.conn.name}`);
-    const secret = this.secretFor(sa.conn, sa.conn.local.id ?? addrId(sa.local.address), identityOf(idi.fields));
-    if (!secret || sa.conn.remote.auth !== "psk" || (auth.fields.method as number) !== C.AUTH_SHARED_KEY_MIC) return authFailed("no PSK authentication agreed with this peer");
-    if (!eq(this.pskAuth(sa, true, idBodyOf(idi.fields), secret), fromHexField(auth.fields.data))) return authFailed("AUTH payload does not verify (wrong PSK?)");
+    const why = this.checkPeerAuth(sa, true, idi, auth, inner);
+    if (why) return authFailed(why);
+    sa.peerId = identityOf(idi.fields);
     const idr = idFields(sa.conn.local.id, sa.local.address);
-    const out: IkePayloadInput[] = [
-      { type: C.PT_IDR, fields: idr },
-      { type: C.PT_AUTH, fields: { method: C.AUTH_SHARED_KEY_MIC, data: this.pskAuth(sa, false, idBodyOf(idr), secret) } },
-    ];
+    const ours = this.ourAuth(sa, false, idBodyOf(idr));
+    if (typeof ours === "string") return authFailed(ours);
+    const out: IkePayloadInput[] = [{ type: C.PT_IDR, fields: idr }, ...ours];
     sa.state = "established";
     this.halfOpenSas.delete(sa);
+    if (notifies(inner).some((x) => x.type === C.N_INITIAL_CONTACT)) this.initialContact(sa);
+    this.ikeLifetimes(sa);
     this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}...${sa.remote.address}[${String(idi.fields.value)}]`);
     this.emit({ type: "ike-up", sa: this.info(sa) });
     out.push(...this.childForRequest(sa, inner, sa.ni, sa.nr));
@@ -817,10 +1012,15 @@ export class IkeEndpoint {
 
   /** The responder's side of a CHILD_SA (IKE_AUTH or CREATE_CHILD_SA): choose, narrow, install. */
   private childForRequest(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array): IkePayloadInput[] {
+    return this.childForRequestX(sa, inner, ni, nr).reply;
+  }
+
+  private childForRequestX(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array): { reply: IkePayloadInput[]; child?: ChildSa } {
+    const wrap = (reply: IkePayloadInput[], child?: ChildSa) => ({ reply, child });
     const saP = inner.find((p) => p.type === C.PT_SA);
     const tsiP = inner.find((p) => p.type === C.PT_TSI);
     const tsrP = inner.find((p) => p.type === C.PT_TSR);
-    if (!saP || !tsiP || !tsrP) return [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))];
+    if (!saP || !tsiP || !tsrP) return wrap([notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
     const transport = notifies(inner).some((x) => x.type === C.N_USE_TRANSPORT_MODE);
     const tsi = parseTs(tsiP.fields);
     const tsr = parseTs(tsrP.fields);
@@ -832,18 +1032,18 @@ export class IkeEndpoint {
       // PAD child authorization: the peer may only claim what the configuration gives it.
       const ourSpi = this.rand(4);
       const c = choose(espProposals(child.esp_proposals, ourSpi), parseSa(saP.fields), C.PROTO_ESP);
-      if (!c) return [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))];
-      if (c.chosen.spi.length !== 4) return [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))];
-      this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, false);
-      return [
+      if (!c) return wrap([notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
+      if (c.chosen.spi.length !== 4) return wrap([notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
+      const cs = this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, false);
+      return wrap([
         ...(transport ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
         { type: C.PT_SA, fields: saFields([{ ...c.reply, spi: ourSpi }]) },
         { type: C.PT_TSI, fields: tsFields(remoteTs) },
         { type: C.PT_TSR, fields: tsFields(localTs) },
-      ];
+      ], cs);
     }
     this.log(0, `no child of ${sa.conn.name} accepts TS ${tsText(tsi)} === ${tsText(tsr)} (${transport ? "transport" : "tunnel"} mode)`);
-    return [notify(C.N_TS_UNACCEPTABLE, new Uint8Array(0))];
+    return wrap([notify(C.N_TS_UNACCEPTABLE, new Uint8Array(0))]);
   }
 
   // ───────────────────────────── INFORMATIONAL, CREATE_CHILD_SA ─────────────────────────────
@@ -858,10 +1058,12 @@ export class IkeEndpoint {
         const ours: Uint8Array[] = [];
         for (const s of (d.fields.spis as string[]) ?? []) {
           const spi = parseInt(s, 16) >>> 0;
-          const c = sa.children.find((x) => x.info.spiOut === spi);
+          const owner = this.heir(sa);
+          const c = owner.children.find((x) => x.info.spiOut === spi) ?? sa.children.find((x) => x.info.spiOut === spi);
           if (!c) continue;
-          this.removeChild(sa, c, "deleted by peer");
-          sa.children = sa.children.filter((x) => x !== c);
+          const home = this.ownerOf(c) ?? sa;
+          this.removeChild(home, c, "deleted by peer");
+          home.children = home.children.filter((x) => x !== c);
           ours.push(u32b(c.info.spiIn));
           this.log(0, `CHILD_SA ${c.info.name} with SPIs ${hex4(c.info.spiIn)}_i ${hex4(c.info.spiOut)}_o deleted by peer`);
         }
@@ -870,7 +1072,11 @@ export class IkeEndpoint {
     }
     this.respond(sa, m, deleteIke ? [] : out);
     if (deleteIke) {
-      this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] deleted by peer`);
+      // An IKE_SA replaced by a rekey the peer made (its CHILD_SAs may still be here when the
+      // Delete overtook our own rekey's answer, §2.8.2): they live on with the new one.
+      const heir = sa.peerRekey?.sa;
+      if (sa.children.length && heir && heir.state !== "dead") this.moveChildren(sa, heir);
+      this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] deleted by peer${sa.state === "rekeyed" ? " (rekeyed)" : ""}`);
       this.destroy(sa, "deleted by peer");
     }
   }
@@ -881,27 +1087,48 @@ export class IkeEndpoint {
     const nonce = inner.find((p) => p.type === C.PT_NONCE);
     const saP = inner.find((p) => p.type === C.PT_SA);
     if (!nonce || !saP) return this.respond(sa, m, [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
-    if (parseSa(saP.fields).some((p) => p.protocolId === C.PROTO_IKE)) {
-      // IKE_SA rekeying is not implemented yet: refuse cleanly (§1.3.2 allows NO_PROPOSAL_CHOSEN).
-      return this.respond(sa, m, [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
-    }
+    // §2.25: an IKE_SA being deleted or already replaced takes no new SAs.
+    if (sa.state !== "established") return this.respond(sa, m, [notify(N_TEMPORARY_FAILURE, new Uint8Array(0))]);
+    const proposals = parseSa(saP.fields);
+    if (proposals.some((p) => p.protocolId === C.PROTO_IKE)) return this.onIkeRekeyRequest(sa, m, inner, proposals, fromHexField(nonce.fields.nonce));
     if (inner.some((p) => p.type === C.PT_KE)) return this.respond(sa, m, [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
+    let old: ChildSa | undefined;
+    if (rekey) {
+      // REKEY_SA carries the SPI the peer receives on: our outbound SPI.
+      const spi = rekey.spi.length === 4 ? u32(rekey.spi) : -1;
+      old = sa.children.find((c) => c.info.spiOut === spi);
+      if (!old) return this.respond(sa, m, [{ type: C.PT_NOTIFY, fields: { protocolId: C.PROTO_ESP, spi: rekey.spi, notifyType: N_CHILD_SA_NOT_FOUND } }]);
+      if (old.replaced && !old.rekeying) return this.respond(sa, m, [notify(N_TEMPORARY_FAILURE, new Uint8Array(0))]);
+    }
     const ni = fromHexField(nonce.fields.nonce);
     const nr = this.rand(32);
-    const reply = this.childForRequest(sa, inner, ni, nr);
+    const { reply, child } = this.childForRequestX(sa, inner, ni, nr);
     if (reply.some((p) => p.type === C.PT_SA)) reply.splice(1, 0, { type: C.PT_NONCE, fields: { nonce: nr } });
     this.respond(sa, m, reply);
-    if (rekey) this.log(1, `CHILD_SA rekeyed by peer (old SPI ${hex(rekey.spi)})`);
+    if (old && child) {
+      // The peer deletes `old` — unless this is a collision with our own rekey of it (§2.8.1),
+      // decided when our answer comes (rekeyChild).
+      if (old.rekeying) old.peerRekeyed = { child, ni, nr };
+      else old.replaced = true;
+      this.log(1, `CHILD_SA ${old.info.name} ${hex4(old.info.spiIn)}_i rekeyed by peer${old.rekeying ? " while we rekey it too" : ""}`);
+    }
   }
 
   /** Rekey a CHILD_SA (§1.3.3): create the new one first, then delete the old (make-before-break). */
   rekeyChild(saId: number, spiIn: number): Promise<ChildSaInfo> {
-    const sa = [...this.sas.values()].find((s) => s.id === saId && s.state === "established");
+    const sa = [...new Set(this.sas.values())].find((s) => s.id === saId && s.state === "established");
     const old = sa?.children.find((c) => c.info.spiIn === spiIn);
     if (!sa || !old) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established CHILD_SA"));
+    if (old.rekeying || old.replaced) return Promise.reject(new IpsecError("ERR_CONFIG", `CHILD_SA ${hex4(spiIn)}_i is already being rekeyed or deleted`));
+    old.rekeying = true;
     const ourSpi = this.rand(4);
     const ni = this.rand(32);
     return new Promise((resolve, reject) => {
+      const failed = (e: Error) => {
+        old.rekeying = false;
+        old.peerRekeyed = undefined;
+        reject(e);
+      };
       this.sendRequest(
         sa,
         C.CREATE_CHILD_SA,
@@ -917,23 +1144,336 @@ export class IkeEndpoint {
           const inner = m.decrypted ?? [];
           const nonce = inner.find((p) => p.type === C.PT_NONCE);
           const err = notifies(inner).find((x) => x.type < C.NOTIFY_STATUS_MIN);
-          if (err || !nonce) return reject(new IpsecError("ERR_CONFIG", `rekey refused: ${err ? C.NOTIFY_NAMES[err.type] : "no nonce"}`));
+          if (err || !nonce) return failed(new IpsecError("ERR_CONFIG", `rekey refused: ${err ? (C.NOTIFY_NAMES[err.type] ?? (err.type === N_TEMPORARY_FAILURE ? "TEMPORARY_FAILURE" : err.type === N_CHILD_SA_NOT_FOUND ? "CHILD_SA_NOT_FOUND" : err.type)) : "no nonce"}`));
+          const nr = fromHexField(nonce.fields.nonce);
+          let fresh: ChildSa;
           try {
-            const fresh = this.childFromResponse(sa, old.conf, ourSpi, inner, ni, fromHexField(nonce.fields.nonce));
-            this.deleteChild(sa, old);
-            resolve(fresh.info);
+            fresh = this.childFromResponse(sa, old.conf, ourSpi, inner, ni, nr);
           } catch (e) {
-            reject(e as Error);
+            return failed(e as Error);
           }
+          old.rekeying = false;
+          old.replaced = true;
+          const theirs = old.peerRekeyed;
+          if (theirs && this.ownerOf(theirs.child)) {
+            // §2.8.1: both rekeyed; the SA made with the lowest of the four nonces is redundant
+            // and goes, deleted by whoever made it; the other side deletes the old one.
+            if (cmpBytes(lowest(ni, nr), lowest(theirs.ni, theirs.nr)) < 0) {
+              this.log(1, `CHILD_SA rekey collision: ours (${hex4(fresh.info.spiIn)}_i) has the lowest nonce, deleting it; the peer deletes ${hex4(old.info.spiIn)}_i`);
+              fresh.replaced = true;
+              this.deleteChild(sa, fresh);
+              return resolve(theirs.child.info);
+            }
+            this.log(1, `CHILD_SA rekey collision: the peer's (${hex4(theirs.child.info.spiIn)}_i) has the lowest nonce and is deleted by the peer`);
+          }
+          this.deleteChild(sa, old);
+          resolve(fresh.info);
         },
       );
     });
   }
 
   private deleteChild(sa: IkeSa, c: ChildSa): void {
-    this.sendRequest(sa, C.INFORMATIONAL, [{ type: C.PT_DELETE, fields: { protocolId: C.PROTO_ESP, spiSize: 4, spis: [hex(u32b(c.info.spiIn))] } }], () => {
-      this.removeChild(sa, c, "rekeyed");
-      sa.children = sa.children.filter((x) => x !== c);
+    c.replaced = true;
+    this.clearTimers(c.timers);
+    const home = this.heir(this.ownerOf(c) ?? sa);
+    this.sendRequest(home, C.INFORMATIONAL, [{ type: C.PT_DELETE, fields: { protocolId: C.PROTO_ESP, spiSize: 4, spis: [hex(u32b(c.info.spiIn))] } }], () => {
+      const owner = this.ownerOf(c);
+      if (!owner) return;
+      this.removeChild(owner, c, "rekeyed");
+      owner.children = owner.children.filter((x) => x !== c);
+    });
+  }
+
+  // ───────────────────────────── IKE_SA rekeying (§1.3.2, §2.18, §2.8.2) ─────────────────────────────
+
+  /** The IKE_SA that carries on for `sa` (itself unless rekeyed). */
+  private heir(sa: IkeSa): IkeSa {
+    let s = sa;
+    for (let i = 0; i < 8 && s.rekeyedTo && s.rekeyedTo.state !== "dead"; i++) s = s.rekeyedTo;
+    return s;
+  }
+
+  private ownerOf(c: ChildSa): IkeSa | undefined {
+    for (const s of new Set(this.sas.values())) if (s.children.includes(c)) return s;
+    return undefined;
+  }
+
+  /** The CHILD_SAs of `from` move to `to` (§2.18); `to` is announced. */
+  private moveChildren(from: IkeSa, to: IkeSa): void {
+    to.children.push(...from.children);
+    from.children = [];
+    from.state = "rekeyed";
+    from.rekeyedTo = to;
+    this.clearTimers(from.timers);
+    if (to.silent) {
+      to.silent = false;
+      this.log(0, `IKE_SA ${to.conn.name}[${from.id}] rekeyed: now ${to.conn.name}[${to.id}] ${hex(to.spiI)}_i ${hex(to.spiR)}_r`);
+      this.emit({ type: "ike-up", sa: this.info(to) });
+      this.ikeLifetimes(to);
+    }
+  }
+
+  /** A new IKE_SA from a rekey exchange on `old` (§2.18). Not announced until it takes the CHILD_SAs. */
+  private rekeyedSa(old: IkeSa, r: { initiator: boolean; spiI: Uint8Array; spiR: Uint8Array; ni: Uint8Array; nr: Uint8Array; chosen: Chosen; gir: Uint8Array }): IkeSa {
+    const suite: IkeSaSuite = { prf: r.chosen.prf!, encr: r.chosen.encr, keyLen: r.chosen.keyLen, integ: r.chosen.integ };
+    // SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), with the OLD IKE_SA's PRF (§2.18).
+    const seed = rekeySkeyseed(old.suite!.prf, old.keys!.skD, r.gir, r.ni, r.nr);
+    r.gir.fill(0);
+    const sa: IkeSa = {
+      id: this.nextId++,
+      conn: old.conn,
+      initiator: r.initiator,
+      state: "established",
+      spiI: r.spiI,
+      spiR: r.spiR,
+      local: old.local,
+      remote: old.remote,
+      natt: old.natt,
+      ni: r.ni,
+      nr: r.nr,
+      suite,
+      group: r.chosen.group!,
+      nextOut: 0, // §2.18: message IDs start again at 0
+      nextIn: 0,
+      queue: [],
+      children: [],
+      timers: new Set(),
+      silent: true,
+      peerId: old.peerId,
+      peerSigHashes: old.peerSigHashes,
+    };
+    sa.keys = deriveIkeSaKeys(suite, { ni: r.ni, nr: r.nr, spiI: r.spiI, spiR: r.spiR, skeyseed: seed });
+    sa.codec = toIkeSaKeys(suite, r.spiI, r.spiR, sa.keys);
+    this.sas.set(key(sa.spiI, sa.spiR), sa);
+    return sa;
+  }
+
+  /** Delete an IKE_SA that was replaced or is redundant, without announcing it (its CHILD_SAs live elsewhere). */
+  private retire(sa: IkeSa): void {
+    if (sa.state === "established") sa.state = "rekeyed";
+    sa.silent = true;
+    this.clearTimers(sa.timers);
+    this.sendRequest(sa, C.INFORMATIONAL, [{ type: C.PT_DELETE, fields: { protocolId: C.PROTO_IKE, spiSize: 0, spis: [] } }], () => this.destroy(sa, "rekeyed"));
+  }
+
+  /** Rekey an IKE_SA (§1.3.2): resolves with the new IKE_SA, which carries the CHILD_SAs on. */
+  rekeyIkeSa(saId: number): Promise<IkeSaInfo> {
+    const sa = [...new Set(this.sas.values())].find((s) => s.id === saId && s.state === "established");
+    if (!sa) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established IKE_SA"));
+    if (sa.rekey) return Promise.reject(new IpsecError("ERR_CONFIG", `IKE_SA ${saId} is already being rekeyed`));
+    return new Promise((resolve, reject) => this.sendIkeRekey(sa, sa.group, resolve, reject));
+  }
+
+  private sendIkeRekey(sa: IkeSa, group: number, resolve: (i: IkeSaInfo) => void, reject: (e: Error) => void): void {
+    const spi = this.spi8();
+    const ni = this.rand(32);
+    let dh: DhExchange;
+    try {
+      dh = createDh(group);
+    } catch (e) {
+      return reject(e as Error);
+    }
+    sa.rekey = { spi, ni };
+    const ours = ikeProposals(sa.conn.proposals, spi as Uint8Array<ArrayBuffer>);
+    // Offer the proposal with the current group first, so the KE payload matches it.
+    ours.sort((a, b) => Number(!a.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)) - Number(!b.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)));
+    ours.forEach((p, i) => (p.number = i + 1));
+    this.log(1, `rekeying IKE_SA ${sa.conn.name}[${sa.id}]`);
+    this.sendRequest(
+      sa,
+      C.CREATE_CHILD_SA,
+      [
+        { type: C.PT_SA, fields: saFields(ours) },
+        { type: C.PT_NONCE, fields: { nonce: ni } },
+        { type: C.PT_KE, fields: { group, keyData: dh.publicValue } },
+      ],
+      (m) => {
+        const inner = m.decrypted ?? [];
+        const n = notifies(inner);
+        const fail = (why: string) => {
+          sa.rekey = undefined;
+          this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] rekey failed: ${why}`);
+          reject(new IpsecError("ERR_IKE_REFUSED", `IKE_SA rekey failed: ${why}`));
+        };
+        const invalidKe = n.find((x) => x.type === C.N_INVALID_KE_PAYLOAD);
+        if (invalidKe) {
+          const g = (invalidKe.data[0] << 8) | invalidKe.data[1];
+          const offered = ours.some((p) => p.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === g));
+          if (!offered || g === group) return fail(`peer asked for DH group ${g}`);
+          sa.rekey = undefined;
+          return this.sendIkeRekey(sa, g, resolve, reject);
+        }
+        const err = n.find((x) => x.type < C.NOTIFY_STATUS_MIN);
+        if (err) return fail(C.NOTIFY_NAMES[err.type] ?? (err.type === N_TEMPORARY_FAILURE ? "TEMPORARY_FAILURE" : String(err.type)));
+        const saP = inner.find((p) => p.type === C.PT_SA);
+        const ke = inner.find((p) => p.type === C.PT_KE);
+        const nonce = inner.find((p) => p.type === C.PT_NONCE);
+        if (!saP || !ke || !nonce) return fail("response lacks SA, KE or Nr");
+        const picked = parseSa(saP.fields);
+        const c = picked.length === 1 ? choose(ours, picked, C.PROTO_IKE) : undefined;
+        if (!c || c.chosen.group !== group || (ke.fields.group as number) !== group || c.chosen.spi.length !== 8) return fail("response chose no proposal we made");
+        let gir: Uint8Array;
+        try {
+          gir = dh.computeSecret(fromHexField(ke.fields.keyData));
+        } catch (e) {
+          return fail((e as Error).message);
+        }
+        const nr = fromHexField(nonce.fields.nonce);
+        sa.rekey = undefined;
+        if (sa.state === "dead") return fail("the IKE_SA went away meanwhile");
+        const fresh = this.rekeyedSa(sa, { initiator: true, spiI: spi, spiR: c.chosen.spi, ni, nr, chosen: c.chosen, gir });
+        const theirs = sa.peerRekey;
+        if (theirs && theirs.sa.state !== "dead") {
+          // §2.8.2: both rekeyed; the new IKE_SA made with the lowest of the four nonces is
+          // redundant and deleted by its initiator; the other side deletes the old one.
+          if (cmpBytes(lowest(ni, nr), lowest(theirs.ni, theirs.nr)) < 0) {
+            this.log(1, `IKE_SA rekey collision: ours ([${fresh.id}]) has the lowest nonce, deleting it; the peer deletes [${sa.id}]`);
+            if (sa.children.length || sa.state === "established") this.moveChildren(sa, theirs.sa);
+            this.retire(fresh);
+            return resolve(this.info(theirs.sa));
+          }
+          this.log(1, `IKE_SA rekey collision: the peer's ([${theirs.sa.id}]) has the lowest nonce and is deleted by the peer`);
+          theirs.sa.children.length && this.moveChildren(theirs.sa, fresh);
+        }
+        this.moveChildren(sa, fresh);
+        this.retire(sa);
+        resolve(this.info(fresh));
+      },
+    );
+  }
+
+  /** The responder's side of an IKE_SA rekey (§1.3.2). */
+  private onIkeRekeyRequest(sa: IkeSa, m: IkeMessage, inner: IkePayload[], theirs: Proposal[], ni: Uint8Array): void {
+    const ke = inner.find((p) => p.type === C.PT_KE);
+    if (!ke) return this.respond(sa, m, [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
+    const group = ke.fields.group as number;
+    const c = chooseWithGroup(ikeProposals(sa.conn.proposals), theirs, C.PROTO_IKE, group);
+    if (!c) return this.respond(sa, m, [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
+    if (c.chosen.spi.length !== 8 || isZero(c.chosen.spi)) return this.respond(sa, m, [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
+    if (c.chosen.group !== group) return this.respond(sa, m, [notify(C.N_INVALID_KE_PAYLOAD, Uint8Array.of(c.chosen.group! >> 8, c.chosen.group! & 0xff))]);
+    let dh: DhExchange;
+    let gir: Uint8Array;
+    try {
+      dh = createDh(group);
+      gir = dh.computeSecret(fromHexField(ke.fields.keyData));
+    } catch {
+      return this.respond(sa, m, [notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
+    }
+    const nr = this.rand(32);
+    const spiR = this.spi8();
+    const fresh = this.rekeyedSa(sa, { initiator: false, spiI: c.chosen.spi, spiR, ni, nr, chosen: c.chosen, gir });
+    this.respond(sa, m, [
+      { type: C.PT_SA, fields: saFields([{ ...c.reply, spi: spiR }]) },
+      { type: C.PT_NONCE, fields: { nonce: nr } },
+      { type: C.PT_KE, fields: { group, keyData: dh.publicValue } },
+    ]);
+    sa.peerRekey = { sa: fresh, ni, nr };
+    if (sa.rekey) {
+      this.log(1, `IKE_SA ${sa.conn.name}[${sa.id}] rekeyed by the peer while we rekey it too (§2.8.2): decided when our answer comes`);
+      return;
+    }
+    // The peer deletes the old IKE_SA; the CHILD_SAs live on with the new one from now on.
+    this.moveChildren(sa, fresh);
+  }
+
+  // ───────────────────────────── lifetimes ─────────────────────────────
+
+  private later(set: Set<Timer>, seconds: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      set.delete(t);
+      if (!this.closed) fn();
+    }, Math.max(0, seconds * (this.opt.secondMs ?? 1000)));
+    (t as { unref?: () => void }).unref?.();
+    set.add(t);
+  }
+
+  private clearTimers(set: Set<Timer>): void {
+    for (const t of set) clearTimeout(t);
+    set.clear();
+  }
+
+  /** A random amount in [0, max). */
+  private jitter(max: number): number {
+    return max > 0 ? (u32(this.rand(4)) / 2 ** 32) * max : 0;
+  }
+
+  private childLifetimes(cs: ChildSa): void {
+    if (this.opt.lifetimes === false) return;
+    const c = cs.conf;
+    if (c.rekey_time > 0) this.later(cs.timers, c.rekey_time - this.jitter(Math.min(c.rand_time, c.rekey_time)), () => this.autoRekeyChild(cs, `rekey_time ${c.rekey_time}s`));
+    if (c.life_time > 0) this.later(cs.timers, c.life_time, () => this.expireChild(cs, `life_time ${c.life_time}s`));
+    cs.limits = {
+      bytes: c.rekey_bytes > 0 ? c.rekey_bytes - Math.floor(this.jitter(Math.min(c.rand_bytes, c.rekey_bytes))) : 0,
+      packets: c.rekey_packets > 0 ? c.rekey_packets - Math.floor(this.jitter(Math.min(c.rand_packets, c.rekey_packets))) : 0,
+    };
+    if (this.dp && !this.poll) {
+      this.poll = setInterval(() => this.checkVolumes(), this.opt.pollMs ?? 1000);
+      (this.poll as { unref?: () => void }).unref?.();
+    }
+  }
+
+  private autoRekeyChild(cs: ChildSa, why: string): void {
+    const sa = this.ownerOf(cs);
+    if (!sa || cs.replaced || cs.rekeying) return;
+    if (sa.state !== "established" || sa.rekey) return this.later(cs.timers, 1, () => this.autoRekeyChild(cs, why));
+    this.log(1, `rekeying CHILD_SA ${cs.info.name}{${sa.id}} ${hex4(cs.info.spiIn)}_i: ${why}`);
+    this.rekeyChild(sa.id, cs.info.spiIn).catch((e: Error) => {
+      this.log(0, `rekeying CHILD_SA ${cs.info.name} ${hex4(cs.info.spiIn)}_i failed: ${e.message}; retrying`);
+      if (!cs.replaced && this.ownerOf(cs)) this.later(cs.timers, 2, () => this.autoRekeyChild(cs, why));
+    });
+  }
+
+  private expireChild(cs: ChildSa, why: string): void {
+    const sa = this.ownerOf(cs);
+    if (!sa) return;
+    this.log(0, `CHILD_SA ${cs.info.name}{${sa.id}} ${hex4(cs.info.spiIn)}_i expired (${why}): deleting it`);
+    if (sa.state === "established" || sa.state === "rekeyed") this.deleteChild(sa, cs);
+    else {
+      this.removeChild(sa, cs, `expired (${why})`);
+      sa.children = sa.children.filter((x) => x !== cs);
+    }
+  }
+
+  /** The volume lifetimes, and sequence number exhaustion, from the dataplane's counters. */
+  private checkVolumes(): void {
+    if (!this.dp || this.closed) return;
+    for (const sa of new Set(this.sas.values())) {
+      for (const cs of [...sa.children]) {
+        if (!cs.outbound || !cs.inbound || cs.replaced) continue;
+        const o = this.dp.esp.stats(cs.outbound);
+        const i = this.dp.esp.stats(cs.inbound);
+        const bytes = Number(o.octets > i.octets ? o.octets : i.octets);
+        const packets = Number(o.packets > i.packets ? o.packets : i.packets);
+        const c = cs.conf;
+        if ((c.life_bytes > 0 && bytes >= c.life_bytes) || (c.life_packets > 0 && packets >= c.life_packets)) {
+          this.expireChild(cs, c.life_bytes > 0 && bytes >= c.life_bytes ? `life_bytes ${c.life_bytes}` : `life_packets ${c.life_packets}`);
+          continue;
+        }
+        if (cs.rekeying) continue;
+        if (o.spent) this.autoRekeyChild(cs, "outbound sequence numbers exhausted");
+        else if (cs.limits.bytes > 0 && bytes >= cs.limits.bytes) this.autoRekeyChild(cs, `rekey_bytes ${c.rekey_bytes} (${bytes} bytes)`);
+        else if (cs.limits.packets > 0 && packets >= cs.limits.packets) this.autoRekeyChild(cs, `rekey_packets ${c.rekey_packets} (${packets} packets)`);
+      }
+    }
+  }
+
+  private ikeLifetimes(sa: IkeSa): void {
+    if (this.opt.lifetimes === false) return;
+    const c = sa.conn;
+    if (c.rekey_time <= 0) return;
+    this.later(sa.timers, c.rekey_time - this.jitter(Math.min(c.rand_time, c.rekey_time)), () => this.autoRekeyIke(sa));
+    if (c.over_time > 0)
+      this.later(sa.timers, c.rekey_time + c.over_time, () => {
+        this.log(0, `IKE_SA ${c.name}[${sa.id}] not rekeyed within rekey_time + over_time: deleting it`);
+        void this.deleteIkeSa(sa.id);
+      });
+  }
+
+  private autoRekeyIke(sa: IkeSa): void {
+    if (sa.state !== "established" || sa.rekey) return;
+    this.rekeyIkeSa(sa.id).catch(() => {
+      if (sa.state === "established") this.later(sa.timers, 2, () => this.autoRekeyIke(sa));
     });
   }
 
@@ -969,6 +1509,8 @@ export class IkeEndpoint {
   async close(): Promise<void> {
     await Promise.all(this.list().map((s) => this.deleteIkeSa(s.id)));
     this.closed = true;
+    if (this.poll) clearInterval(this.poll);
+    this.poll = undefined;
     for (const sa of new Set(this.sas.values())) this.destroy(sa, "closed");
   }
 
@@ -1008,6 +1550,33 @@ function notify(type: number, data: Uint8Array): IkePayloadInput {
 function fromHexField(v: unknown): Uint8Array {
   if (v instanceof Uint8Array) return v;
   return new Uint8Array(Buffer.from(String(v ?? ""), "hex"));
+}
+
+function usesPubkey(conn: Connection): boolean {
+  return conn.local.auth === "pubkey" || conn.remote.auth === "pubkey";
+}
+
+/** SIGNATURE_HASH_ALGORITHMS notify data: 16-bit hash algorithm IDs (RFC 7427 §4). */
+function hashList(ids: number[]): Uint8Array {
+  return Uint8Array.from(ids.flatMap((i) => [i >> 8, i & 0xff]));
+}
+
+function sigHashes(n: Notify[]): number[] | undefined {
+  const x = n.find((y) => y.type === C.N_SIGNATURE_HASH_ALGORITHMS);
+  if (!x) return undefined;
+  const out: number[] = [];
+  for (let i = 0; i + 1 < x.data.length; i += 2) out.push((x.data[i] << 8) | x.data[i + 1]);
+  return out;
+}
+
+/** §2.8: octet-by-octet comparison; a nonce that is a prefix of the other is the lower. */
+function cmpBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+function lowest(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return cmpBytes(a, b) <= 0 ? a : b;
 }
 
 function hex(b: Uint8Array): string {

@@ -163,6 +163,15 @@ export function choose(ours: Proposal[], theirs: Proposal[], protocolId: number)
   return undefined;
 }
 
+/**
+ * As choose(), but preferring a proposal with the KE group the peer already sent a KE payload
+ * for (CREATE_CHILD_SA: saves the INVALID_KE_PAYLOAD round when we could take it anyway).
+ */
+export function chooseWithGroup(ours: Proposal[], theirs: Proposal[], protocolId: number, group: number): { chosen: Chosen; reply: Proposal } | undefined {
+  const only = ours.map((p) => ({ ...p, transforms: p.transforms.filter((t) => t.type !== C.TRANSFORM_KE || t.id === group) })).filter((p) => p.transforms.some((t) => t.type === C.TRANSFORM_KE));
+  return choose(only, theirs, protocolId) ?? choose(ours, theirs, protocolId);
+}
+
 /** ICV length of an AEAD ESP transform. */
 export function icvOf(encr: number): number {
   return encr === C.ENCR_AES_GCM_8 ? 8 : encr === C.ENCR_AES_GCM_12 ? 12 : 16;
