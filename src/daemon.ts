@@ -12,8 +12,8 @@
  *   UDP 4500 / raw ESP / raw 41 → dataplane inbound → TUN write of the tunnel the packet came from
  *
  * Connections with a child `start_action = start` are initiated (and again when
- * `close_action = start` and the IKE_SA goes away), the others wait for the peer. CHILD_SAs the
- * daemon initiated are rekeyed at `rekey_time` (minus up to `rand_time`). Logs go to stderr in
+ * `close_action = start` and the IKE_SA goes away), the others wait for the peer. Rekeys and
+ * expiries by lifetime are the IKE endpoint's (RFC 7296 §2.8). Logs go to stderr in
  * charon's file-logger style with levels (`Nov 28 22:00:01 00[IKE1] …`); keys never reach them.
  * stop() deletes every IKE_SA (the peer is told), closes the TUN devices (which removes them
  * with their addresses and routes) and the sockets. A TUN device removed underneath is reported
@@ -450,14 +450,9 @@ export class Daemon {
         this.lastAdded = {};
         this.children.set(key(e.sa, e.child), track);
         const conf = this.config.connections[e.sa.connection]?.children[e.child.name];
-        if (conf && conf.rekey_time > 0 && e.sa.initiator) {
-          const jitter = conf.rand_time > 0 ? Math.random() * Math.min(conf.rand_time, conf.rekey_time / 2) : 0;
-          track.rekeyTimer = setTimeout(() => {
-            this.log.log("CHD", 1, `rekeying CHILD_SA ${e.child.name}{${e.sa.id}} (rekey_time ${conf.rekey_time}s)`);
-            this.node.ike.rekeyChild(e.sa.id, e.child.spiIn).catch((err: Error) => this.log.log("CHD", 0, `rekeying CHILD_SA ${e.child.name}{${e.sa.id}} failed: ${err.message}`));
-          }, (conf.rekey_time - jitter) * 1000);
-          track.rekeyTimer.unref?.();
-        }
+        // Rekeying by rekey_time / bytes / packets and expiry by life_* are the IKE endpoint's
+        // own (src/ike/endpoint.ts lifetimes); the daemon only tracks the SA for status.
+        void conf;
         break;
       }
       case "child-down": {
