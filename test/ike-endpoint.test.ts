@@ -17,7 +17,7 @@ import { IkeEndpoint, type IkeEndpointOptions, type UdpAddress } from "../src/ik
 const A = "198.51.100.1";
 const B = "198.51.100.2";
 
-interface ConfOpts { proposals?: string; esp?: string; psk?: string; mode?: string; localTs?: string; remoteTs?: string; remoteId?: string; encap?: boolean; conn?: string; child?: string; local?: string; remote?: string; localId?: string }
+interface ConfOpts { proposals?: string; esp?: string; psk?: string; mode?: string; localTs?: string; remoteTs?: string; remoteId?: string; encap?: boolean; conn?: string; child?: string; local?: string; remote?: string; localId?: string; remoteAddrs?: string }
 
 function conf(me: string, peer: string, opts: ConfOpts = {}) {
   const mode = opts.mode ?? "tunnel";
@@ -27,7 +27,7 @@ function conf(me: string, peer: string, opts: ConfOpts = {}) {
 connections {
   peer {
     local_addrs = ${me}
-    remote_addrs = ${peer}
+    remote_addrs = ${opts.remoteAddrs ?? peer}
     proposals = ${opts.proposals ?? "aes128gcm16-prfsha256-ecp256"}
     encap = ${opts.encap ? "yes" : "no"}
     ${opts.conn ?? ""}
@@ -66,8 +66,8 @@ interface Side {
   sent: number;
 }
 
-/** Two endpoints connected back to back; `drop(n)` decides whether the n-th datagram is lost. */
-async function pair(aOpts: ConfOpts = {}, bOpts: ConfOpts = {}, drop: (n: number, from: string) => boolean = () => false, extra: Partial<IkeEndpointOptions> = {}) {
+/** Two endpoints connected back to back; `drop(n, from, data)` decides whether the n-th datagram is lost. */
+async function pair(aOpts: ConfOpts = {}, bOpts: ConfOpts = {}, drop: (n: number, from: string, data: Uint8Array) => boolean = () => false, extra: Partial<IkeEndpointOptions> = {}) {
   let n = 0;
   const sides: Record<string, Side> = {};
   const mk = async (me: string, peer: string, o: object) => {
@@ -83,7 +83,7 @@ async function pair(aOpts: ConfOpts = {}, bOpts: ConfOpts = {}, drop: (n: number
       ...extra,
       send: (data: Uint8Array, from: UdpAddress, to: UdpAddress) => {
         side.sent++;
-        if (drop(n++, me)) return;
+        if (drop(n++, me, data)) return;
         const copy = data.slice();
         setImmediate(() => sides[to.address]?.ike.receive(copy, from, to));
       },
@@ -120,6 +120,29 @@ function ipv6(src: string, dst: string): Uint8Array {
   p[40] = 128;
   return p;
 }
+
+/** An ESP packet (raw, after the outer IPv4 header) from `from`'s outbound path, and its SPI. */
+function espOut(from: Dataplane, pkt: Uint8Array): { outer: Uint8Array; spi: number } {
+  const o = from.createBatch({ packets: 1 });
+  o.addPacket(pkt);
+  from.outbound(o);
+  expect(o.verdict(0)).toBe("send");
+  const outer = o.output(0).slice();
+  return { outer, spi: new DataView(outer.buffer).getUint32(20) };
+}
+
+/** Hand an outer packet to `to`'s inbound path: "deliver" or the drop reason. */
+function espIn(to: Dataplane, outer: Uint8Array): string {
+  const i = to.createBatch({ packets: 1 });
+  i.addPacket(outer);
+  to.inbound(i);
+  return i.verdict(0) === "deliver" ? "deliver" : i.reason(0);
+}
+
+/** IKE header: exchange type and flags (byte 18, 19; no non-ESP marker on port 500). */
+const isExchange = (d: Uint8Array, type: number, response: boolean) => d.length > 20 && d[18] === type && ((d[19] & 0x20) !== 0) === response;
+const CREATE_CHILD_SA = 36;
+const INFORMATIONAL = 37;
 
 function carry(from: Dataplane, to: Dataplane, pkt: Uint8Array): string {
   const o = from.createBatch({ packets: 1 });
@@ -324,7 +347,7 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
 
   it("simultaneous CHILD_SA rekeys (§2.8.1): the redundant CHILD_SA is deleted by its maker, the old one by the other side", async () => {
     for (let round = 0; round < 4; round++) {
-      const { a, b } = await pair();
+      const { a, b } = await pair({}, {}, () => false, { rekeyedInboundGraceMs: 50 });
       const info = await a.ike.initiate("peer");
       const [bi] = b.ike.list();
       const [ca, cb] = await Promise.all([a.ike.rekeyChild(info.id, info.children[0].spiIn), b.ike.rekeyChild(bi.id, bi.children[0].spiIn)]);
@@ -335,14 +358,17 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
       expect([ca.spiIn, ca.spiOut]).not.toContain(info.children[0].spiIn);
       expect(a.logs.join("\n") + b.logs.join("\n")).toMatch(/CHILD_SA rekey collision: ours .* has the lowest nonce/);
       flows(a, b);
+      await settle(60); // the deleted SAs' inbound sides linger for rekeyedInboundGraceMs
       expect(a.dp.esp.size).toBe(2);
+      expect(b.dp.esp.size).toBe(2);
       await a.ike.close();
       await b.ike.close();
     }
   });
 
   it("lifetimes: CHILD_SAs rekeyed by rekey_time on both sides (colliding), by rekey_packets, deleted at life_time; IKE_SA rekeyed by rekey_time", async () => {
-    const fast = { secondMs: 40, pollMs: 10 };
+    // 25 times faster; the rekeyed SAs' inbound grace too (5 s → 200 ms), or they would fill the SA table
+    const fast = { secondMs: 40, pollMs: 10, rekeyedInboundGraceMs: 200 };
     // same CHILD_SA rekey_time on both sides: rekeys collide and must still end with one SA
     {
       const o = { child: "rekey_time = 2s\n life_time = 100s\n rand_time = 0" };
@@ -396,6 +422,163 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
       await a.ike.close();
       await b.ike.close();
     }
+  });
+
+  describe("CHILD_SA rekey without loss (the responder switches on the Delete; rekeyed inbound SAs linger)", () => {
+    const a6 = "2001:db8:1::10";
+    const b6 = "2001:db8:2::20";
+
+    it("the rekey's responder sends on the old SA until the initiator deletes it: its packets sent before the initiator has the answer (held, or lost and retransmitted) are accepted", async () => {
+      let holdAnswer = true;
+      // B's CREATE_CHILD_SA answers never reach A while holdAnswer (A retransmits; B answers from its cache)
+      const { a, b } = await pair({}, {}, (_n, from, d) => holdAnswer && from === B && isExchange(d, CREATE_CHILD_SA, true));
+      const info = await a.ike.initiate("peer");
+      const old = info.children[0];
+      const rekey = a.ike.rekeyChild(info.id, old.spiIn);
+      await settle(50); // B answered (more than once): the new SA is installed at B, A does not have it
+      const [bsa] = b.ike.list();
+      expect(bsa.children).toHaveLength(2);
+      const fresh = bsa.children[1];
+      // B still sends on the old SA, which A decrypts; A's packets on the old SA reach B too
+      const p1 = espOut(b.dp, ipv6(b6, a6));
+      expect(p1.spi).toBe(old.spiIn);
+      expect(espIn(a.dp, p1.outer)).toBe("deliver");
+      expect(carry(a.dp, b.dp, ipv6(a6, b6))).toBe("deliver");
+      // a packet B sends right now, delivered after A processed the answer (and deleted the old SA): accepted too
+      const late = espOut(b.dp, ipv6(b6, a6));
+      expect(late.spi).toBe(old.spiIn);
+      holdAnswer = false;
+      const c = await rekey;
+      expect(c.spiIn).toBe(fresh.spiOut);
+      await settle(30); // the Delete went both ways
+      expect(b.logs.join("\n")).toMatch(new RegExp(`now sends with ${c.spiIn.toString(16).padStart(8, "0")}_o: old CHILD_SA [0-9a-f]{8}_i deleted`));
+      expect(espIn(a.dp, late.outer)).toBe("deliver");
+      // now B sends on the new SA
+      const p2 = espOut(b.dp, ipv6(b6, a6));
+      expect(p2.spi).toBe(c.spiIn);
+      expect(espIn(a.dp, p2.outer)).toBe("deliver");
+      flows(a, b);
+      expect(b.ike.list()[0].children.map((x) => x.spiIn)).toEqual([c.spiOut]);
+      await a.ike.close();
+      await b.ike.close();
+    });
+
+    it("without the initiator's Delete the responder switches to the new SA after rekeyOutboundFallbackMs", async () => {
+      let deletes = 0;
+      // lose A's first Delete (INFORMATIONAL request); its retransmission comes 300 ms later
+      const { a, b } = await pair({}, {}, (_n, from, d) => from === A && isExchange(d, INFORMATIONAL, false) && deletes++ === 0, { retransmit: { timeout: 300, tries: 3 }, rekeyOutboundFallbackMs: 60 });
+      const info = await a.ike.initiate("peer");
+      const c = await a.ike.rekeyChild(info.id, info.children[0].spiIn);
+      await settle(20);
+      expect(espOut(b.dp, ipv6(b6, a6)).spi).toBe(info.children[0].spiIn); // old SA, still
+      await settle(80);
+      expect(b.logs.join("\n")).toMatch(/now sends with [0-9a-f]{8}_o: no Delete of the old CHILD_SA within 60 ms/);
+      const p = espOut(b.dp, ipv6(b6, a6));
+      expect(p.spi).toBe(c.spiIn);
+      expect(espIn(a.dp, p.outer)).toBe("deliver");
+      await settle(350); // the retransmitted Delete
+      expect(b.ike.list()[0].children.map((x) => x.spiOut)).toEqual([c.spiIn]);
+      flows(a, b);
+      await a.ike.close();
+      await b.ike.close();
+    });
+
+    it("a packet on the old SA arriving after the Delete is accepted for rekeyedInboundGraceMs (replays still refused), then dropped; destroy removes the lingering SAs at once", async () => {
+      const { a, b } = await pair({}, {}, () => false, { rekeyedInboundGraceMs: 150 });
+      const info = await a.ike.initiate("peer");
+      // sent on the old SA, still on the wire …
+      const ab = [espOut(a.dp, ipv6(a6, b6)), espOut(a.dp, ipv6(a6, b6))];
+      const ba = [espOut(b.dp, ipv6(b6, a6)), espOut(b.dp, ipv6(b6, a6))];
+      expect(espIn(b.dp, ab[0].outer)).toBe("deliver");
+      // … while the rekey and the Delete of the old SA complete (either side initiating)
+      const c = await b.ike.rekeyChild(b.ike.list()[0].id, b.ike.list()[0].children[0].spiIn);
+      await settle(20);
+      expect(a.ike.list()[0].children.map((x) => x.spiIn)).toEqual([c.spiOut]);
+      expect(b.ike.list()[0].children.map((x) => x.spiIn)).toEqual([c.spiIn]);
+      expect(a.dp.esp.size).toBe(3); // new in + out, old in
+      expect(b.dp.esp.size).toBe(3);
+      expect(espIn(b.dp, ab[1].outer)).toBe("deliver");
+      expect(espIn(a.dp, ba[0].outer)).toBe("deliver");
+      expect(espIn(b.dp, ab[0].outer)).toBe("replayed");
+      expect(espIn(a.dp, ba[0].outer)).toBe("replayed");
+      flows(a, b);
+      await settle(200);
+      expect(espIn(a.dp, ba[1].outer)).toBe("unknown-spi");
+      expect(a.dp.esp.size).toBe(2);
+      expect(b.dp.esp.size).toBe(2);
+      // within the grace period, deleting the IKE_SA removes everything at once
+      await a.ike.rekeyChild(a.ike.list()[0].id, a.ike.list()[0].children[0].spiIn);
+      await settle(20);
+      expect(a.dp.esp.size).toBe(3);
+      await a.ike.deleteIkeSa(a.ike.list()[0].id);
+      expect(a.dp.esp.size).toBe(0);
+      await settle(20);
+      expect(b.dp.esp.size).toBe(0);
+    });
+
+    it("lingering inbound SAs follow the CHILD_SAs to a rekeyed IKE_SA, and close() removes them", async () => {
+      const { a, b } = await pair({}, {}, () => false, { rekeyedInboundGraceMs: 5000 });
+      const info = await a.ike.initiate("peer");
+      const inFlight = espOut(b.dp, ipv6(b6, a6));
+      await a.ike.rekeyChild(info.id, info.children[0].spiIn);
+      await settle(20);
+      const fresh = await a.ike.rekeyIkeSa(info.id);
+      await settle(30);
+      expect(a.ike.list().map((s) => s.id)).toEqual([fresh.id]);
+      expect(espIn(a.dp, inFlight.outer)).toBe("deliver"); // the old IKE_SA is gone, its rekeyed CHILD_SA's inbound SA is not
+      expect(a.dp.esp.size).toBe(3);
+      await a.ike.close();
+      await b.ike.close();
+      expect(a.dp.esp.size + b.dp.esp.size).toBe(0);
+    });
+  });
+
+  it("half-open IKE_SAs: at most halfOpenPerPeer per address and halfOpenLimit in all (beyond, IKE_SA_INIT is dropped silently, counted, logged once a second); they expire after halfOpenTimeoutMs", async () => {
+    const limits = { halfOpenLimit: 4, halfOpenPerPeer: 2, halfOpenTimeoutMs: 150 };
+    const { a, b } = await pair({}, { remoteAddrs: "198.51.100.0/24" }, () => false, limits);
+    // An IKE_SA_INIT request from an endpoint that sends nothing else; every peer sends it with a fresh SPIi.
+    let template: Uint8Array | undefined;
+    const capturer = new IkeEndpoint({ config: conf(A, B), send: (d) => void (template ??= d.slice()), retransmit: { timeout: 60_000, tries: 0 } });
+    void capturer.initiate("peer").catch(() => {});
+    await capturer.close();
+    expect(template).toBeDefined();
+    let spi = 0;
+    /** One IKE_SA_INIT from `address`; true when the responder answered. */
+    const init = (address: string) => {
+      const m = template!.slice();
+      new DataView(m.buffer).setUint32(4, ++spi);
+      const before = b.sent;
+      b.ike.receive(m, { address, port: 500 }, { address: B, port: 500 });
+      return b.sent > before;
+    };
+    const halfOpen = () => b.ike.list().filter((s) => !s.initiator && s.state !== "established").length;
+    const peers = ["198.51.100.10", "198.51.100.11", "198.51.100.12"];
+    const answered = peers.map((p) => [init(p), init(p), init(p)]);
+    expect(answered).toEqual([[true, true, false], [true, true, false], [false, false, false]]);
+    expect(halfOpen()).toBe(4);
+    expect(b.ike.counters).toEqual({ initDroppedLimit: 4, initDroppedPerPeer: 1, halfOpenExpired: 0 }); // the third from .11 meets the global limit already
+    expect(b.logs.filter((l) => l.startsWith("dropping IKE_SA_INIT requests"))).toHaveLength(1);
+    // the honest peer (A itself) is refused while the limit holds …
+    const honest = a.ike.initiate("peer");
+    await settle(60);
+    expect(b.ike.list().filter((s) => s.state === "established")).toHaveLength(0);
+    expect(b.ike.counters.initDroppedLimit).toBeGreaterThan(4);
+    // … and gets in with a retransmission once the half-open SAs have expired
+    await settle(120);
+    expect(halfOpen()).toBe(0);
+    expect(b.ike.counters.halfOpenExpired).toBe(4);
+    expect(b.logs.join("\n")).toMatch(/half-open IKE_SA peer\[\d+\] from 198\.51\.100\.10 not authenticated within 150 ms: destroying it/);
+    const info = await honest;
+    expect(info.state).toBe("established");
+    expect(init("198.51.100.12")).toBe(true);
+    // an established IKE_SA is not half-open: it outlives the timeout
+    await settle(200);
+    expect(b.ike.list().filter((s) => s.state === "established")).toHaveLength(1);
+    expect(b.ike.list()).toHaveLength(1);
+    expect(b.ike.counters.halfOpenExpired).toBe(5); // the one from 198.51.100.12
+    flows(a, b);
+    await a.ike.close();
+    await b.ike.close();
   });
 
   it("INITIAL_CONTACT (§2.4): a restarted peer's new IKE_SA replaces the one we still hold", async () => {

@@ -1,12 +1,18 @@
 /**
  * An IKEv2 endpoint (RFC 7296): the exchanges that key every SA of the dataplane.
  *
- *   IKE_SA_INIT      SA, KE, Ni/Nr, NAT_DETECTION_*; INVALID_KE_PAYLOAD retry; COOKIE (§2.6)
+ *   IKE_SA_INIT      SA, KE, Ni/Nr, NAT_DETECTION_*; INVALID_KE_PAYLOAD retry; COOKIE (§2.6);
+ *                    half-open responder IKE_SAs expire (halfOpenTimeoutMs) and are capped, in
+ *                    all and per peer address (halfOpenLimit, halfOpenPerPeer: beyond, dropped)
  *   IKE_AUTH         IDi/IDr, AUTH (PSK, §2.15), SA, TSi/TSr, USE_TRANSPORT_MODE; the PAD
  *                    decides who may authenticate and which selectors they may claim
  *                    or signatures with certificates (RFC 7427 / methods 1, 9–11; see auth-sig.ts),
  *                    INITIAL_CONTACT (§2.4: older IKE_SAs with the same peer identity go)
- *   CREATE_CHILD_SA  CHILD_SA rekey (§1.3.3, N(REKEY_SA)), make-before-break; IKE_SA rekey
+ *   CREATE_CHILD_SA  CHILD_SA rekey (§1.3.3, N(REKEY_SA)), make-before-break: the initiator
+ *                    sends on the new SA once it has the answer, the responder once the
+ *                    initiator deleted the old one (or rekeyOutboundFallbackMs later), and a
+ *                    rekeyed SA's inbound side outlives its Delete by rekeyedInboundGraceMs
+ *                    (as strongSwan does: no packet in flight is lost to a rekey); IKE_SA rekey
  *                    (§1.3.2, §2.18: the CHILD_SAs move to the new IKE_SA, the rekey initiator
  *                    deletes the old one); simultaneous rekeys (§2.8.1, §2.8.2: the SA made
  *                    with the lowest of the four nonces is deleted by the side that made it)
@@ -87,6 +93,34 @@ export interface IkeEndpointOptions {
   secondMs?: number;
   /** How often the dataplane's byte/packet counters are checked against the lifetimes (ms, default 1000). */
   pollMs?: number;
+  /**
+   * How long the inbound SA of a rekeyed CHILD_SA still decrypts after its Delete (ms, default
+   * 5000, strongSwan's delete_rekeyed_delay): packets sent on it just before the peer switched
+   * to the new SA may arrive after the Delete.
+   */
+  rekeyedInboundGraceMs?: number;
+  /**
+   * The responder of a CHILD_SA rekey keeps sending on the old SA until the initiator deletes
+   * it (the initiator has the new one installed by then); if that Delete does not come within
+   * this many ms (default 2000), it switches to the new SA anyway.
+   */
+  rekeyOutboundFallbackMs?: number;
+  /** Responder IKE_SAs not past IKE_AUTH after this many ms are destroyed (default 30000, strongSwan's half_open_timeout). */
+  halfOpenTimeoutMs?: number;
+  /** Most half-open responder IKE_SAs; beyond, IKE_SA_INIT requests are dropped silently (default 1000, strongSwan's init_limit_half_open). */
+  halfOpenLimit?: number;
+  /** Most half-open responder IKE_SAs per peer IP address; beyond, its IKE_SA_INIT requests are dropped silently (default 5, strongSwan's block_threshold). */
+  halfOpenPerPeer?: number;
+}
+
+/** What IkeEndpoint dropped or expired on its own (see `counters`). */
+export interface IkeCounters {
+  /** IKE_SA_INIT requests dropped because halfOpenLimit half-open IKE_SAs exist. */
+  initDroppedLimit: number;
+  /** IKE_SA_INIT requests dropped because their peer address holds halfOpenPerPeer half-open IKE_SAs. */
+  initDroppedPerPeer: number;
+  /** Half-open IKE_SAs destroyed after halfOpenTimeoutMs. */
+  halfOpenExpired: number;
 }
 
 export type IkeEvent =
@@ -150,6 +184,15 @@ interface ChildSa {
   peerRekeyed?: { child: ChildSa; ni: Uint8Array; nr: Uint8Array };
   /** Superseded (rekeyed) or expiring: no more rekeys, a Delete is due. */
   replaced?: boolean;
+  /** Replaced by a rekey (ours or the peer's): its inbound SA outlives its Delete by rekeyedInboundGraceMs. */
+  rekeyed?: boolean;
+  /**
+   * Installed as the responder of a rekey: the outbound SA is not bound to the tunnel yet (the
+   * old CHILD_SA still sends) until the initiator deletes the old one, or the fallback timer.
+   */
+  outboundPending?: boolean;
+  /** The CHILD_SA that replaced this one in a rekey the peer made, waiting for this one's Delete to send. */
+  successor?: ChildSa;
   timers: Set<Timer>;
   /** Soft volume limits with their jitter applied (0: none). */
   limits: { bytes: number; packets: number };
@@ -207,6 +250,15 @@ interface IkeSa {
   certreq?: boolean;
   /** Where the CHILD_SAs went when this IKE_SA was rekeyed. */
   rekeyedTo?: IkeSa;
+  /** A responder IKE_SA before IKE_AUTH: its peer's address (for halfOpenPerPeer) and its expiry timer. */
+  halfOpen?: { peer: string; timer: Timer };
+}
+
+/** The inbound SA of a deleted, rekeyed CHILD_SA, still decrypting until its timer removes it. */
+interface Lingering {
+  handle: SaHandle;
+  owner: IkeSa;
+  timer: Timer;
 }
 
 const KEY_PAD = new TextEncoder().encode("Key Pad for IKEv2");
@@ -222,6 +274,13 @@ export class IkeEndpoint {
   private childSeq = 0;
   private closed = false;
   private poll?: ReturnType<typeof setInterval>;
+  /** Inbound SAs of rekeyed CHILD_SAs in their grace period (see rekeyedInboundGraceMs). */
+  private readonly lingering = new Set<Lingering>();
+  /** Half-open responder IKE_SAs per peer address. */
+  private readonly halfOpenPeers = new Map<string, number>();
+  private lastInitDropLog = -Infinity;
+  /** IKE_SA_INIT requests dropped by the half-open limits, half-open IKE_SAs expired. */
+  readonly counters: IkeCounters = { initDroppedLimit: 0, initDroppedPerPeer: 0, halfOpenExpired: 0 };
   private readonly creds = new Map<string, { local?: LocalCredential; cas?: X509Certificate[] }>();
 
   constructor(options: IkeEndpointOptions) {
@@ -614,7 +673,12 @@ export class IkeEndpoint {
     return this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, true);
   }
 
-  private installChild(sa: IkeSa, child: Child, c: Chosen, spiIn: Uint8Array, spiOut: Uint8Array, localTs: Ts[], remoteTs: Ts[], ni: Uint8Array, nr: Uint8Array, initiatorOfExchange: boolean): ChildSa {
+  /**
+   * Install a CHILD_SA in the dataplane. With `deferOutbound` (the responder of a rekey) its
+   * outbound SA is installed but not bound to the tunnel: the old CHILD_SA keeps sending until
+   * switchOutbound (the initiator may not have the new SA installed yet).
+   */
+  private installChild(sa: IkeSa, child: Child, c: Chosen, spiIn: Uint8Array, spiOut: Uint8Array, localTs: Ts[], remoteTs: Ts[], ni: Uint8Array, nr: Uint8Array, initiatorOfExchange: boolean, deferOutbound = false): ChildSa {
     const keys = deriveChildSaKeys(sa.suite!.prf, sa.keys!.skD, { encr: c.encr, keyLen: c.keyLen }, { ni, nr });
     // §2.17: the first keys are for the initiator→responder SA.
     const inKey = initiatorOfExchange ? keys.encrR : keys.encrI;
@@ -635,13 +699,13 @@ export class IkeEndpoint {
       const link = this.cfg.links.find((l) => l.connection === sa.conn.name);
       const algorithm = c.encr === C.ENCR_CHACHA20_POLY1305 ? "chacha20-poly1305" : "aes-gcm";
       const common = { icvLength: icvOf(c.encr), esn: !!c.esn, ...(algorithm !== "aes-gcm" ? { algorithm } : {}) };
-      cs.inbound = this.dp.esp.addInbound({ spi: info.spiIn, keymat: inKey, replayWindow: child.replay_window || 0, ...common } as never);
-      cs.outbound = this.dp.esp.addOutbound({
+      cs.inbound = this.roomFor(() => this.dp!.esp.addInbound({ spi: info.spiIn, keymat: inKey, replayWindow: child.replay_window || 0, ...common } as never));
+      cs.outbound = this.roomFor(() => this.dp!.esp.addOutbound({
         spi: info.spiOut,
         keymat: outKey,
         ...common,
         ...(sa.natt ? { encap: { sourcePort: sa.local.port, destinationPort: sa.remote.port } } : {}),
-      } as never);
+      } as never));
       if (link) {
         info.tunnel = link.tunnel;
         const sel = child.mode === "tunnel"
@@ -649,7 +713,8 @@ export class IkeEndpoint {
           : undefined;
         cs.sel = sel;
         this.dp.bindSa(cs.inbound, link.tunnel, sel);
-        this.dp.bindSa(cs.outbound, link.tunnel, sel);
+        if (deferOutbound) cs.outboundPending = true;
+        else this.dp.bindSa(cs.outbound, link.tunnel, sel);
       }
     }
     this.opt.onChildKeys?.(info, { encrI: keys.encrI, encrR: keys.encrR });
@@ -659,6 +724,15 @@ export class IkeEndpoint {
     sa = this.heir(sa);
     sa.children.push(cs);
     this.childLifetimes(cs);
+    if (cs.outboundPending) {
+      const ms = this.opt.rekeyOutboundFallbackMs ?? 2000;
+      const t = setTimeout(() => {
+        cs.timers.delete(t);
+        if (!this.closed) this.switchOutbound(cs, `no Delete of the old CHILD_SA within ${ms} ms`);
+      }, ms);
+      (t as { unref?: () => void }).unref?.();
+      cs.timers.add(t);
+    }
     this.log(0, `CHILD_SA ${child.name}{${sa.id}} established with SPIs ${hex4(info.spiIn)}_i ${hex4(info.spiOut)}_o and TS ${info.localTs} === ${info.remoteTs}`);
     this.emit({ type: "child-up", sa: this.info(sa), child: info });
     return cs;
@@ -736,21 +810,34 @@ export class IkeEndpoint {
     for (const c of sa.children) this.removeChild(sa, c, reason);
     sa.children = [];
     sa.state = "dead";
-    this.halfOpenSas.delete(sa);
+    this.leaveHalfOpen(sa);
+    this.dropLingering(sa);
     sa.keys && wipeKeys(sa.keys);
     for (const [k, v] of this.sas) if (v === sa) this.sas.delete(k);
     if ((was.state === "established" || was.state === "deleting") && !sa.silent) this.emit({ type: "ike-down", sa: was, reason });
   }
 
-  private removeChild(sa: IkeSa, c: ChildSa, reason: string): void {
+  /**
+   * Remove a CHILD_SA from its IKE_SA's SAs and the dataplane. With `linger` (a rekeyed CHILD_SA,
+   * deleted by a Delete exchange) its inbound SA stays installed for rekeyedInboundGraceMs.
+   */
+  private removeChild(sa: IkeSa, c: ChildSa, reason: string, linger = false): void {
     this.clearTimers(c.timers);
     c.replaced = true;
+    // The CHILD_SA that replaced this one in the peer's rekey sends from now on.
+    const successor = c.successor;
+    c.successor = undefined;
+    if (successor) this.switchOutbound(successor, `old CHILD_SA ${hex4(c.info.spiIn)}_i deleted`);
     if (this.dp) {
-      if (c.outbound) this.dp.removeSa(c.outbound);
-      if (c.inbound) this.dp.removeSa(c.inbound);
       const tunnel = c.info.tunnel;
-      const wasBound = !!c.outbound && tunnel !== undefined;
+      const wasBound = !!c.outbound && !c.outboundPending && tunnel !== undefined;
+      if (c.outbound) this.dp.removeSa(c.outbound);
+      if (c.inbound) {
+        if (linger) this.linger(sa, c.inbound);
+        else this.dp.removeSa(c.inbound);
+      }
       c.outbound = c.inbound = undefined;
+      c.outboundPending = false;
       if (wasBound) {
         // The tunnel sent with the newest outbound SA bound to it. If that was this one while
         // another CHILD_SA for the tunnel is still installed (two CHILD_SAs after a rekey
@@ -758,12 +845,72 @@ export class IkeEndpoint {
         // one), the tunnel must send with the other, not stop: bind the newest left again.
         let next: ChildSa | undefined;
         for (const s of new Set(this.sas.values())) {
-          for (const x of s.children) if (x !== c && x.outbound && x.info.tunnel === tunnel && (!next || x.seq > next.seq)) next = x;
+          for (const x of s.children) if (x !== c && x.outbound && !x.outboundPending && x.info.tunnel === tunnel && (!next || x.seq > next.seq)) next = x;
         }
         if (next && next.seq < c.seq) this.dp.bindSa(next.outbound!, tunnel!, next.sel);
       }
     }
     this.emit({ type: "child-down", sa: this.info(sa), child: c.info, reason });
+  }
+
+  /**
+   * The responder of a rekey starts sending on the new CHILD_SA (the initiator deleted the old
+   * one, so it has the new one installed; or the fallback timer ran out) — unless a newer
+   * CHILD_SA sends on the tunnel already.
+   */
+  private switchOutbound(cs: ChildSa, why: string): void {
+    if (!cs.outboundPending) return;
+    cs.outboundPending = false;
+    const tunnel = cs.info.tunnel;
+    if (!this.dp || !cs.outbound || tunnel === undefined) return;
+    for (const s of new Set(this.sas.values())) {
+      for (const x of s.children) if (x !== cs && x.outbound && !x.outboundPending && x.info.tunnel === tunnel && x.seq > cs.seq) return;
+    }
+    this.dp.bindSa(cs.outbound, tunnel, cs.sel);
+    this.log(1, `CHILD_SA ${cs.info.name} now sends with ${hex4(cs.info.spiOut)}_o: ${why}`);
+  }
+
+  /** Keep a rekeyed CHILD_SA's inbound SA for rekeyedInboundGraceMs (strongSwan's delete_rekeyed_delay). */
+  private linger(owner: IkeSa, handle: SaHandle): void {
+    const ms = this.opt.rekeyedInboundGraceMs ?? 5000;
+    if (ms <= 0 || this.closed || owner.state === "dead") {
+      this.dp?.removeSa(handle);
+      return;
+    }
+    const l: Lingering = { handle, owner, timer: undefined as unknown as Timer };
+    l.timer = setTimeout(() => this.unlinger(l), ms);
+    (l.timer as { unref?: () => void }).unref?.();
+    this.lingering.add(l);
+  }
+
+  private unlinger(l: Lingering): void {
+    if (!this.lingering.delete(l)) return;
+    clearTimeout(l.timer);
+    this.dp?.removeSa(l.handle);
+  }
+
+  /** Install an SA; if the SA table is full, lingering inbound SAs make room, oldest first. */
+  private roomFor<T>(add: () => T): T {
+    for (;;) {
+      try {
+        return add();
+      } catch (e) {
+        const oldest = this.lingering.values().next().value;
+        if ((e as IpsecError).code !== "ERR_SA_TABLE_FULL" || !oldest) throw e;
+        this.log(1, `SA table full: removing the inbound SA ${hex4(oldest.handle.spi)} of a rekeyed CHILD_SA before its grace period ends`);
+        this.unlinger(oldest);
+      }
+    }
+  }
+
+  /** An IKE_SA goes: the lingering inbound SAs it holds go too, or to the IKE_SA that replaced it. */
+  private dropLingering(sa: IkeSa): void {
+    const heir = this.heir(sa);
+    for (const l of [...this.lingering]) {
+      if (l.owner !== sa) continue;
+      if (heir !== sa && heir.state !== "dead" && !this.closed) l.owner = heir;
+      else this.unlinger(l);
+    }
   }
 
   // ───────────────────────────── receiving ─────────────────────────────
@@ -851,6 +998,53 @@ export class IkeEndpoint {
     return this.halfOpenSas.size;
   }
 
+  /** A responder IKE_SA answered IKE_SA_INIT: count it, and destroy it if IKE_AUTH does not come in time. */
+  private enterHalfOpen(sa: IkeSa, peer: string): void {
+    this.halfOpenSas.add(sa);
+    this.halfOpenPeers.set(peer, (this.halfOpenPeers.get(peer) ?? 0) + 1);
+    const ms = this.opt.halfOpenTimeoutMs ?? 30_000;
+    const timer = setTimeout(() => {
+      if (this.closed || !sa.halfOpen) return;
+      this.counters.halfOpenExpired++;
+      this.log(1, `half-open IKE_SA ${sa.conn.name}[${sa.id}] from ${peer} not authenticated within ${ms} ms: destroying it`);
+      this.destroy(sa, "half-open timeout");
+    }, ms);
+    (timer as { unref?: () => void }).unref?.();
+    sa.halfOpen = { peer, timer };
+  }
+
+  private leaveHalfOpen(sa: IkeSa): void {
+    this.halfOpenSas.delete(sa);
+    const h = sa.halfOpen;
+    if (!h) return;
+    sa.halfOpen = undefined;
+    clearTimeout(h.timer);
+    const n = (this.halfOpenPeers.get(h.peer) ?? 1) - 1;
+    if (n > 0) this.halfOpenPeers.set(h.peer, n);
+    else this.halfOpenPeers.delete(h.peer);
+  }
+
+  /** Whether the half-open limits refuse a new IKE_SA from `peer` (then the request is dropped silently). */
+  private overHalfOpenLimits(peer: string): boolean {
+    const limit = this.opt.halfOpenLimit ?? 1000;
+    const perPeer = this.opt.halfOpenPerPeer ?? 5;
+    let why: string;
+    if (this.halfOpenSas.size >= limit) {
+      this.counters.initDroppedLimit++;
+      why = `${this.halfOpenSas.size} half-open IKE_SAs (halfOpenLimit ${limit})`;
+    } else if ((this.halfOpenPeers.get(peer) ?? 0) >= perPeer) {
+      this.counters.initDroppedPerPeer++;
+      why = `${peer} holds ${this.halfOpenPeers.get(peer)} half-open IKE_SAs (halfOpenPerPeer ${perPeer})`;
+    } else return false;
+    const now = this.opt.now ? this.opt.now() : Date.now();
+    if (now - this.lastInitDropLog >= 1000) {
+      this.lastInitDropLog = now;
+      const c = this.counters;
+      this.log(1, `dropping IKE_SA_INIT requests: ${why} (dropped so far: ${c.initDroppedLimit} over the limit, ${c.initDroppedPerPeer} per peer)`);
+    }
+    return true;
+  }
+
   /** Connections by exact remote address, and those with wider remote_addrs (built once). */
   private connIndex?: { exact: Map<string, Connection[]>; wide: Connection[] };
 
@@ -916,6 +1110,8 @@ export class IkeEndpoint {
       const got = n.find((x) => x.type === C.N_COOKIE);
       if (!got || !eq(got.data, want)) return this.initError(m.header, C.N_COOKIE, want, from, to);
     }
+    // Hard limits (after the COOKIE, so that the peer's address is not a spoofed one).
+    if (this.overHalfOpenLimits(from.address)) return;
     const c = choose(ikeProposals(conn.proposals), parseSa(saP.fields), C.PROTO_IKE);
     if (!c) return this.initError(m.header, C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0), from, to);
     const keGroup = ke.fields.group as number;
@@ -966,7 +1162,7 @@ export class IkeEndpoint {
     this.initResponses.set(cacheKey, resp);
     setTimeout(() => this.initResponses.delete(cacheKey), 30_000).unref?.();
     this.sas.set(key(sa.spiI, sa.spiR), sa);
-    this.halfOpenSas.add(sa);
+    this.enterHalfOpen(sa, from.address);
     // NAT detection from the request's notifies (the initiator hashed SPIr = 0).
     const src = n.filter((x) => x.type === C.N_NAT_DETECTION_SOURCE_IP);
     const dst = n.filter((x) => x.type === C.N_NAT_DETECTION_DESTINATION_IP);
@@ -1001,7 +1197,7 @@ export class IkeEndpoint {
     if (typeof ours === "string") return authFailed(ours);
     const out: IkePayloadInput[] = [{ type: C.PT_IDR, fields: idr }, ...ours];
     sa.state = "established";
-    this.halfOpenSas.delete(sa);
+    this.leaveHalfOpen(sa);
     if (notifies(inner).some((x) => x.type === C.N_INITIAL_CONTACT)) this.initialContact(sa);
     this.ikeLifetimes(sa);
     this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}...${sa.remote.address}[${String(idi.fields.value)}]`);
@@ -1015,7 +1211,7 @@ export class IkeEndpoint {
     return this.childForRequestX(sa, inner, ni, nr).reply;
   }
 
-  private childForRequestX(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array): { reply: IkePayloadInput[]; child?: ChildSa } {
+  private childForRequestX(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, deferOutbound = false): { reply: IkePayloadInput[]; child?: ChildSa } {
     const wrap = (reply: IkePayloadInput[], child?: ChildSa) => ({ reply, child });
     const saP = inner.find((p) => p.type === C.PT_SA);
     const tsiP = inner.find((p) => p.type === C.PT_TSI);
@@ -1034,7 +1230,7 @@ export class IkeEndpoint {
       const c = choose(espProposals(child.esp_proposals, ourSpi), parseSa(saP.fields), C.PROTO_ESP);
       if (!c) return wrap([notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
       if (c.chosen.spi.length !== 4) return wrap([notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
-      const cs = this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, false);
+      const cs = this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, false, deferOutbound);
       return wrap([
         ...(transport ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
         { type: C.PT_SA, fields: saFields([{ ...c.reply, spi: ourSpi }]) },
@@ -1062,7 +1258,7 @@ export class IkeEndpoint {
           const c = owner.children.find((x) => x.info.spiOut === spi) ?? sa.children.find((x) => x.info.spiOut === spi);
           if (!c) continue;
           const home = this.ownerOf(c) ?? sa;
-          this.removeChild(home, c, "deleted by peer");
+          this.removeChild(home, c, "deleted by peer", !!c.rekeyed);
           home.children = home.children.filter((x) => x !== c);
           ours.push(u32b(c.info.spiIn));
           this.log(0, `CHILD_SA ${c.info.name} with SPIs ${hex4(c.info.spiIn)}_i ${hex4(c.info.spiOut)}_o deleted by peer`);
@@ -1102,14 +1298,21 @@ export class IkeEndpoint {
     }
     const ni = fromHexField(nonce.fields.nonce);
     const nr = this.rand(32);
-    const { reply, child } = this.childForRequestX(sa, inner, ni, nr);
+    // The rekey's responder keeps sending on the old SA until the initiator deletes it: until it
+    // processed this answer, the initiator cannot decrypt the new one (strongSwan does the same).
+    // Not in a collision (§2.8.1): which SA survives is decided when our own answer comes.
+    const { reply, child } = this.childForRequestX(sa, inner, ni, nr, !!old && !old.rekeying);
     if (reply.some((p) => p.type === C.PT_SA)) reply.splice(1, 0, { type: C.PT_NONCE, fields: { nonce: nr } });
     this.respond(sa, m, reply);
     if (old && child) {
       // The peer deletes `old` — unless this is a collision with our own rekey of it (§2.8.1),
       // decided when our answer comes (rekeyChild).
+      old.rekeyed = true;
       if (old.rekeying) old.peerRekeyed = { child, ni, nr };
-      else old.replaced = true;
+      else {
+        old.replaced = true;
+        if (child.outboundPending) old.successor = child;
+      }
       this.log(1, `CHILD_SA ${old.info.name} ${hex4(old.info.spiIn)}_i rekeyed by peer${old.rekeying ? " while we rekey it too" : ""}`);
     }
   }
@@ -1154,6 +1357,7 @@ export class IkeEndpoint {
           }
           old.rekeying = false;
           old.replaced = true;
+          old.rekeyed = true;
           const theirs = old.peerRekeyed;
           if (theirs && this.ownerOf(theirs.child)) {
             // §2.8.1: both rekeyed; the SA made with the lowest of the four nonces is redundant
@@ -1161,6 +1365,7 @@ export class IkeEndpoint {
             if (cmpBytes(lowest(ni, nr), lowest(theirs.ni, theirs.nr)) < 0) {
               this.log(1, `CHILD_SA rekey collision: ours (${hex4(fresh.info.spiIn)}_i) has the lowest nonce, deleting it; the peer deletes ${hex4(old.info.spiIn)}_i`);
               fresh.replaced = true;
+              fresh.rekeyed = true;
               this.deleteChild(sa, fresh);
               return resolve(theirs.child.info);
             }
@@ -1180,7 +1385,7 @@ export class IkeEndpoint {
     this.sendRequest(home, C.INFORMATIONAL, [{ type: C.PT_DELETE, fields: { protocolId: C.PROTO_ESP, spiSize: 4, spis: [hex(u32b(c.info.spiIn))] } }], () => {
       const owner = this.ownerOf(c);
       if (!owner) return;
-      this.removeChild(owner, c, "rekeyed");
+      this.removeChild(owner, c, c.rekeyed ? "rekeyed" : "deleted", !!c.rekeyed);
       owner.children = owner.children.filter((x) => x !== c);
     });
   }
@@ -1205,6 +1410,7 @@ export class IkeEndpoint {
     from.children = [];
     from.state = "rekeyed";
     from.rekeyedTo = to;
+    for (const l of this.lingering) if (l.owner === from) l.owner = to;
     this.clearTimers(from.timers);
     if (to.silent) {
       to.silent = false;
@@ -1440,6 +1646,8 @@ export class IkeEndpoint {
     if (!this.dp || this.closed) return;
     for (const sa of new Set(this.sas.values())) {
       for (const cs of [...sa.children]) {
+        // Traffic on a rekey's new inbound SA: the initiator has it installed, we may send on it.
+        if (cs.outboundPending && cs.inbound && this.dp.esp.stats(cs.inbound).packets > 0n) this.switchOutbound(cs, "the peer sends on it");
         if (!cs.outbound || !cs.inbound || cs.replaced) continue;
         const o = this.dp.esp.stats(cs.outbound);
         const i = this.dp.esp.stats(cs.inbound);
@@ -1512,6 +1720,7 @@ export class IkeEndpoint {
     if (this.poll) clearInterval(this.poll);
     this.poll = undefined;
     for (const sa of new Set(this.sas.values())) this.destroy(sa, "closed");
+    for (const l of [...this.lingering]) this.unlinger(l);
   }
 
   // ───────────────────────────── identities and secrets ─────────────────────────────
