@@ -54,6 +54,7 @@ async function node(me: string, peer: string, myPorts: [number, number], peerPor
     ikePort: myPorts[0],
     nattPort: myPorts[1],
     ike: { retransmit: { timeout: 200, tries: 3 } },
+    keepaliveMs: 100,
     deliver: (p) => {
       got.push(p);
       const r = echoReply(p, (d) => d.every((b, i) => b === ours[i]));
@@ -89,6 +90,9 @@ describe("UDP transport on loopback", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(fresh.spiIn).not.toBe(info.children[0].spiIn);
     expect(gotB.length).toBe(50);
+    // RFC 3948 §4 NAT-keepalives flow both ways (every 100 ms here) and are consumed.
+    expect(A.stats.keepalivesSent).toBeGreaterThan(0);
+    expect(B.stats.keepalives).toBeGreaterThan(0);
     expect(gotA.length).toBe(50);
     // A spoofed outer source: a genuine datagram (captured by sending A's next packet to a
     // socket of ours instead of B) replayed to B from another address.

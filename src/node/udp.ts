@@ -41,10 +41,16 @@ export interface UdpNodeOptions {
   ike?: Partial<Omit<IkeEndpointOptions, "config" | "dataplane" | "send">>;
   /** Packets per batch through the pipelines (default 64). */
   batch?: number;
+  /**
+   * RFC 3948 §4: NAT-keepalive interval in ms for IKE_SAs that use UDP encapsulation (default
+   * 20,000, charon's keep_alive; 0 disables).
+   */
+  keepaliveMs?: number;
 }
 
 export interface UdpNodeStats {
   ikeIn: number;
+  keepalivesSent: number;
   espIn: number;
   espOut: number;
   keepalives: number;
@@ -54,9 +60,11 @@ export interface UdpNodeStats {
   rawNeeded: number;
 }
 
+const KEEPALIVE = Uint8Array.of(0xff);
+
 export class UdpNode {
   readonly ike: IkeEndpoint;
-  readonly stats: UdpNodeStats = { ikeIn: 0, espIn: 0, espOut: 0, keepalives: 0, delivered: 0, sendErrors: 0, rawNeeded: 0 };
+  readonly stats: UdpNodeStats = { ikeIn: 0, keepalivesSent: 0, espIn: 0, espOut: 0, keepalives: 0, delivered: 0, sendErrors: 0, rawNeeded: 0 };
   readonly dp: Dataplane;
   private readonly opt: UdpNodeOptions;
   private readonly ikeSock: Socket;
@@ -86,6 +94,22 @@ export class UdpNode {
     });
     ikeSock.on("message", (msg, r) => this.onIke(msg, r.address, r.port, this.ikePort));
     nattSock.on("message", (msg, r) => this.onNatt(msg, r.address, r.port));
+    const every = opt.keepaliveMs ?? 20_000;
+    if (every > 0) {
+      this.keepalive = setInterval(() => this.sendKeepalives(), every);
+      this.keepalive.unref?.();
+    }
+  }
+
+  private keepalive?: ReturnType<typeof setInterval>;
+
+  /** One 0xFF byte to every peer we reach through UDP encapsulation (keeps NAT mappings alive). */
+  private sendKeepalives(): void {
+    for (const sa of this.ike.list()) {
+      if (sa.state !== "established" || !sa.natt) continue;
+      this.sendUdp(this.nattSock, KEEPALIVE, sa.remote);
+      this.stats.keepalivesSent++;
+    }
   }
 
   get ikePort(): number {
@@ -211,6 +235,7 @@ export class UdpNode {
 
   /** Delete every IKE_SA, then close the sockets. */
   async close(): Promise<void> {
+    if (this.keepalive) clearInterval(this.keepalive);
     await this.ike.close();
     this.closed = true;
     this.ikeSock.close();
