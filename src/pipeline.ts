@@ -43,6 +43,8 @@ const TF_DISCARD = 8;
 
 // Row fields (i32 index), as assembly/esp/descriptor.ts.
 const E_KIND = 5;
+/** assembly/pipeline/kinds.ts K_FRAGMENT. */
+const K_FRAGMENT = 6;
 const E_RESULT = 6;
 const E_TUNNEL = 10;
 const ROW = 12;
@@ -263,8 +265,12 @@ export class Dataplane {
     for (let round = 0; round < 4; round++) {
       const end = batch.length;
       const completed: Uint8Array[] = [];
+      // Scan the rows' kind/result words directly: this runs for every inbound batch.
+      const i32 = this.core.i32;
+      const base = batch.desc >> 2;
       for (let i = from; i < end; i++) {
-        if (batch.verdict(i) !== "fragment") continue;
+        const row = base + i * ROW;
+        if (i32[row + E_RESULT] < 0 || i32[row + E_KIND] !== K_FRAGMENT) continue;
         const r = this.reassembler.push(batch.output(i), now);
         if (r.status === "complete") completed.push(r.packet);
       }
