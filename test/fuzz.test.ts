@@ -16,6 +16,9 @@ import { newCore, type Core } from "../src/core/wasm.js";
 import { espSealNode } from "../bench/esp-node-crypto.mjs";
 import { seedFromEnv } from "./helpers/prng.js";
 import { ipv4HeaderChecksum } from "../src/reassembly.js";
+import { readCapture, writePcap, writePcapng } from "../src/decode/pcap.js";
+import { parseEspSaFile, parseSaSpec } from "../src/decode/keys.js";
+import { parseIkev2DecryptionTable } from "../src/ike/wireshark-keys.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
 const SEED = seedFromEnv(0xf022);
@@ -208,6 +211,43 @@ describe("fuzz", { timeout: Math.max(300_000, RUNS * 3) }, () => {
         expect(["complete", "pending", "dropped"]).toContain(res.status);
         expect(r.bytesHeld).toBeLessThanOrEqual(r.maxBytes);
         expect(r.pending).toBeLessThanOrEqual(r.maxDatagrams);
+      }),
+    );
+  });
+
+  it("capture readers (pcap, pcapng) and key files (esp_sa, ikev2_decryption_table, --sa)", () => {
+    const frames = [ipv4([192, 0, 2, 1], [192, 0, 2, 2], 50, new Uint8Array(60)), ipv6(20)];
+    const seeds = [writePcap(frames, 101), writePcapng(frames.map((d) => ({ data: d, linktype: 101 })))];
+    const named = (e: unknown) => {
+      if (!(e instanceof IpsecError) || !/^ERR_/.test(e.code)) throw e;
+    };
+    timed(
+      "pcap/pcapng readers",
+      fc.property(bytesOrMutation(seeds, 400), (file) => {
+        try {
+          for (const f of readCapture(file)) expect(f.data.length).toBeLessThanOrEqual(file.length);
+        } catch (e) {
+          named(e);
+        }
+      }),
+    );
+    const enc = new TextEncoder();
+    const dec = new TextDecoder();
+    const lines = [
+      `"IPv4","192.0.2.1","192.0.2.2","0x00001001","AES-GCM with 16 octet ICV [RFC4106]","0x${"ab".repeat(20)}","NULL",""`,
+      `00112233445566778899aabbccddeeff,0011223344556677,${"11".repeat(36)},${"22".repeat(36)},"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"`,
+      `spi=0x00001001,enc=aes128gcm16,key=0x${"cd".repeat(20)},esn=1`,
+    ].map((l) => enc.encode(l));
+    timed(
+      "key files and --sa specs",
+      fc.property(fc.oneof(fc.string({ maxLength: 200 }), mutated(lines).map((b) => dec.decode(b))), (t) => {
+        for (const parse of [() => parseEspSaFile(t, "fuzz"), () => parseIkev2DecryptionTable(t), () => parseSaSpec(t)]) {
+          try {
+            parse();
+          } catch (e) {
+            named(e);
+          }
+        }
       }),
     );
   });
