@@ -6,7 +6,7 @@ const define = { __VERSION__: JSON.stringify(version) };
 
 export default defineConfig([
   {
-    entry: { index: "src/index.ts", cli: "src/cli.ts" },
+    entry: { index: "src/index.ts", cli: "src/cli.ts", "worker-main": "src/node/worker-main.ts" },
     format: ["esm", "cjs"],
     dts: { entry: { index: "src/index.ts" } },
     target: "node20",

@@ -9,6 +9,7 @@ const suites = {
   pipeline: () => import("./pipeline.mjs"),
   decode: () => import("./decode.mjs"),
   ike: () => import("./ike.mjs"),
+  dataplane: () => import("./dataplane.mjs"),
 };
 if (!suites[suite]) {
   console.error(`bench: unknown suite '${suite}' (have: ${Object.keys(suites).join(", ")})`);

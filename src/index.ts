@@ -11,3 +11,4 @@ export * from "./api.js";
 export { IkeEndpoint, type IkeEndpointOptions, type IkeEvent, type IkeSaInfo, type ChildSaInfo, type UdpAddress } from "./ike/endpoint.js";
 export { UdpNode, type UdpNodeOptions, type UdpNodeStats } from "./node/udp.js";
 export { echoReply, echoRequest } from "./icmpv6-echo.js";
+export { ShardedDataplane, createShardedDataplane, reusePortAvailable } from "./node/workers.js";
