@@ -131,16 +131,17 @@ async function generate(d) {
   const esp = [...d.readCapture(raw.pcap), ...d.readCapture(enc.pcap)].map((f) => f.data);
   const frames = [];
   let e = 0;
+  let ikes = 0;
   for (let i = 0; i < N; i++) {
     const r = rnd() % 100;
     if (r < 55 && e < esp.length) frames.push(esp[e++]);
-    else if (r < 60) frames.push(ipv4(17, udp(500, 500, ike(rnd() & 1 ? 34 : 35))));
-    else if (r < 64) frames.push(ipv4(17, udp(4500, 4500, new Uint8Array([0, 0, 0, 0, ...ike(35)]))));
+    else if (r < 60) (ikes++, frames.push(ipv4(17, udp(500, 500, ike(rnd() & 1 ? 34 : 35)))));
+    else if (r < 64) (ikes++, frames.push(ipv4(17, udp(4500, 4500, new Uint8Array([0, 0, 0, 0, ...ike(35)])))));
     else if (r < 65) frames.push(ipv4(17, udp(4500, 4500, new Uint8Array([0xff]))));
     else if (r < 85) frames.push(ipv4(41, inner()));
     else frames.push(ipv4(17, udp(between(1024, 65535), 53, new Uint8Array(between(20, 200)))));
   }
-  return { pcap: d.writePcap(frames, 101), spec, specUdp };
+  return { pcap: d.writePcap(frames, 101), spec, specUdp, ikes };
 }
 
 export async function run({ quick }) {
@@ -149,7 +150,7 @@ export async function run({ quick }) {
   const rounds = quick ? 3 : 7;
   console.log(`decode: ${N.toLocaleString("en-US")}-packet capture (55 % ESP, 10 % IKE/keepalive, 35 % clear), ${quick ? "quick" : "full"} run, ${rounds} rounds`);
   console.log(`${m.cpu} ×${m.cores}, Node ${m.node} (V8 ${m.v8})\n`);
-  const { pcap, spec, specUdp } = await generate(d);
+  const { pcap, spec, specUdp, ikes } = await generate(d);
   const keys = new d.KeyStore();
   keys.addSa(d.parseSaSpec(spec));
   keys.addSa(d.parseSaSpec(specUdp));
@@ -189,8 +190,10 @@ export async function run({ quick }) {
     console.log(`  ${"".padEnd(22)} verdicts: ${JSON.stringify(check)}`);
     results.push({ name: mode.name, packetsPerSecond: Math.round(median), best: Math.round(rates.at(-1)), packetsPerCpuSecond: Math.round(cpuMedian), verdicts: check });
   }
-  // Every ESP packet in the mix must decrypt, or the figure means nothing.
-  if ((results[0].verdicts.ok ?? 0) !== N) throw new Error(`bench: not every packet decoded ok: ${JSON.stringify(results[0].verdicts)}`);
+  // Every ESP and clear-text packet in the mix must decode ok, or the figure means nothing. The
+  // synthetic IKE messages go through the full IKEv2 codec, which (rightly) reports their SK
+  // payloads as "no-key" and refuses the ones it finds malformed: they only add load.
+  if ((results[0].verdicts.ok ?? 0) < N - ikes) throw new Error(`bench: not every ESP/clear packet decoded ok: ${JSON.stringify(results[0].verdicts)}`);
   const file = save("decode", { suite: "decode", quick, machine: m, packets: N, target: TARGET, results });
   console.log(`\nsaved ${file}`);
 }
