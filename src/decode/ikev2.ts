@@ -8,6 +8,7 @@
  * decrypts with its synchronous crypto provider: node:crypto in Node; a page sets one with
  * src/ike's setIkeCrypto.)
  */
+import { EXCHANGE_NAMES, PAYLOAD_NAMES } from "../ike/constants.js";
 import { decodeIkeMessage } from "../ike/message.js";
 import { parseIkev2DecryptionTable } from "../ike/wireshark-keys.js";
 import { hex, type FieldValue, type Layer } from "./layers.js";
@@ -32,34 +33,11 @@ export function ikeCodec(): IkeCodec | undefined {
   return codec;
 }
 
-export const IKE_EXCHANGES: Record<number, string> = {
-  34: "IKE_SA_INIT",
-  35: "IKE_AUTH",
-  36: "CREATE_CHILD_SA",
-  37: "INFORMATIONAL",
-  43: "IKE_INTERMEDIATE",
-  44: "IKE_FOLLOWUP_KE",
-};
+/** RFC 7296 §3.1 exchange names (src/ike/constants.ts, the one table). */
+export const IKE_EXCHANGES: Readonly<Record<number, string>> = EXCHANGE_NAMES;
 
-export const IKE_PAYLOADS: Record<number, string> = {
-  33: "SA",
-  34: "KE",
-  35: "IDi",
-  36: "IDr",
-  37: "CERT",
-  38: "CERTREQ",
-  39: "AUTH",
-  40: "Ni/Nr",
-  41: "N",
-  42: "D",
-  43: "V",
-  44: "TSi",
-  45: "TSr",
-  46: "SK",
-  47: "CP",
-  48: "EAP",
-  53: "SKF",
-};
+/** RFC 7296 §3.2 payload names; the built-in parser cannot tell Ni from Nr. */
+export const IKE_PAYLOADS: Readonly<Record<number, string>> = { ...PAYLOAD_NAMES, 40: "Ni/Nr" };
 
 const be16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
 const be32 = (b: Uint8Array, o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;

@@ -28,6 +28,7 @@ export const EXCHANGE_NAMES: Readonly<Record<number, string>> = {
   37: "INFORMATIONAL",
   38: "IKE_SESSION_RESUME",
   43: "IKE_INTERMEDIATE",
+  44: "IKE_FOLLOWUP_KE", // RFC 9370
 };
 
 // ---- §3.2 Payload Types ----
