@@ -671,3 +671,28 @@ describe("IKEv2 with certificates (RFC 7296 §3.6–3.8, RFC 7427)", () => {
     }
   });
 });
+
+describe("RFC 7296 §2.5: unknown critical payloads", () => {
+  it("an IKE_SA_INIT request carrying one is answered with UNSUPPORTED_CRITICAL_PAYLOAD and its type; no SA is made", async () => {
+    const { encodeIkeMessage, decodeIkeMessage } = await import("../src/ike/message.js");
+    const C = await import("../src/ike/constants.js");
+    const sent: Uint8Array[] = [];
+    const ep = new IkeEndpoint({ config: conf(B, A), send: (d) => sent.push(d) });
+    const spiI = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const req = encodeIkeMessage({
+      header: { spiI, spiR: new Uint8Array(8), exchangeType: C.IKE_SA_INIT, flags: { initiator: true }, messageId: 0 },
+      payloads: [
+        { type: C.PT_NONCE, fields: { nonce: new Uint8Array(32).fill(7) } },
+        { type: 201, critical: true, body: new Uint8Array([1, 2, 3]) },
+      ],
+    });
+    ep.receive(req, { address: A, port: 500 }, { address: B, port: 500 });
+    expect(sent).toHaveLength(1);
+    const resp = decodeIkeMessage(sent[0]);
+    expect(resp.header.flags.response).toBe(true);
+    const n = resp.payloads.find((p) => p.type === C.PT_NOTIFY)!;
+    expect(n.fields.notifyType).toBe(C.N_UNSUPPORTED_CRITICAL_PAYLOAD);
+    expect(n.fields.data).toBe("c9"); // the payload type, 201
+    expect(ep.list()).toEqual([]);
+  });
+});

@@ -947,6 +947,15 @@ export class IkeEndpoint {
       m = decodeIkeMessage(bytes, sa.codec);
     } catch (e) {
       this.log(1, `malformed message from ${from.address}: ${(e as Error).message}`);
+      // §2.5 / §2.21.2: a request of this IKE_SA (its ICV verified, or the codec could not
+      // have found a critical payload inside SK) that breaks a rule with a defined error is
+      // answered with that notify, consuming its message ID; responses are only dropped.
+      const n = (e as { notifyType?: number; notifyData?: Uint8Array }).notifyType;
+      if (n !== undefined && !hdr.flags.response && hdr.messageId === sa.nextIn && sa.codec && (n === C.N_UNSUPPORTED_CRITICAL_PAYLOAD || n === C.N_INVALID_SYNTAX)) {
+        sa.nextIn++;
+        const data = (e as { notifyData?: Uint8Array }).notifyData ?? new Uint8Array(0);
+        this.respond(sa, { header: { ...hdr, exchangeType: hdr.exchangeType, messageId: hdr.messageId } } as unknown as IkeMessage, [notify(n, data)]);
+      }
       return;
     }
     (m as IkeMessage & { raw?: Uint8Array }).raw = bytes.slice();
@@ -1084,8 +1093,13 @@ export class IkeEndpoint {
     try {
       m = decodeIkeMessage(bytes);
     } catch (e) {
-      // §2.21.1: answer malformed IKE_SA_INIT requests only where it is safe; we stay silent.
       this.log(1, `malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
+      // §2.5: an unknown payload marked critical is answered with UNSUPPORTED_CRITICAL_PAYLOAD
+      // (its type as data); other malformed IKE_SA_INIT requests are dropped (§2.21.1).
+      const ie = e as { notifyType?: number; notifyData?: Uint8Array };
+      if (ie.notifyType === C.N_UNSUPPORTED_CRITICAL_PAYLOAD && bytes.length >= 8) {
+        this.initError({ spiI: bytes.slice(0, 8) }, C.N_UNSUPPORTED_CRITICAL_PAYLOAD, ie.notifyData ?? new Uint8Array(0), from, to);
+      }
       return;
     }
     const cacheKey = `${hex(m.header.spiI)}|${from.address}:${from.port}`;
