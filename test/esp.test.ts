@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createEsp, type Esp, type SaHandle, DROP_REASONS } from "../src/esp.js";
 import { espOpenNode, espSealNode } from "../bench/esp-node-crypto.mjs";
 import { Prng } from "./helpers/prng.js";
+import { expectOnlyDropCounted } from "./helpers/esp-suite.js";
 
 const rng = new Prng(0x4303);
 const code = (c: string) => expect.objectContaining({ code: c });
@@ -161,25 +162,6 @@ describe("ESP inbound (RFC 4303 §3.4)", () => {
     await expect(pair({ window: 1 << 17 })).rejects.toThrow(code("ERR_REPLAY_WINDOW"));
   });
 });
-
-function expectOnlyDropCounted(esp: Esp, sa: SaHandle, before: Uint8Array): void {
-  const after = esp.snapshot(sa);
-  // Compare everything but the per-SA drop counters, which must move by exactly one.
-  const layout = esp.core.x as unknown as Record<string, WebAssembly.Global>;
-  const drops = layout.SA_DROPS.value as number;
-  const end = layout.SA_TUNNEL.value as number; // the counters run up to the next field
-  const n = end - drops;
-  expect(n).toBeGreaterThanOrEqual(DROP_REASONS.length * 8);
-  expect(Buffer.compare(after.subarray(0, drops), before.subarray(0, drops))).toBe(0);
-  expect(Buffer.compare(after.subarray(end), before.subarray(end))).toBe(0);
-  const sum = (b: Uint8Array) => {
-    const dv = new DataView(b.buffer, b.byteOffset + drops, n);
-    let s = 0n;
-    for (let k = 0; k < n; k += 8) s += dv.getBigUint64(k, true);
-    return s;
-  };
-  expect(sum(after) - sum(before)).toBe(1n);
-}
 
 describe("ESP bad input: exact code, SA state byte-identical", () => {
   it("truncation at every offset of a valid packet", async () => {
