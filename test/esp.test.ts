@@ -3,7 +3,7 @@
 // drop reason with the SA's state byte-identical before and after.
 import { createCipheriv } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createEsp, type Esp, type SaHandle, DROP_REASONS } from "../src/esp.js";
+import { createEsp, type Esp, type SaHandle } from "../src/esp.js";
 import { espOpenNode, espSealNode } from "../bench/esp-node-crypto.mjs";
 import { Prng } from "./helpers/prng.js";
 import { expectOnlyDropCounted } from "./helpers/esp-suite.js";
