@@ -411,7 +411,13 @@ export async function run({ quick }) {
     console.log(bb.text);
     out.rounds.push({ workers: w, pps: res[w].map((x) => Math.round(x.pps)), median: { a: ba.json, b: bb.json } });
   }
-  console.log(`\n  ${cpus().length} cores in all for 2 endpoints × (main thread + workers): ≥ 1.8× needs idle cores the second worker can take.`);
+  // The ceiling this machine allows: with one worker the two endpoints already use `used` of its
+  // cores; a second worker per endpoint can only take what is left (same CPU work per packet).
+  const used = out.rounds[0].median.a.cores + out.rounds[0].median.b.cores;
+  const ceiling = Math.max(1, cpus().length / used);
+  out.ceiling = { coresUsedByOneWorker: +used.toFixed(2), cores: cpus().length, maxRatio: +ceiling.toFixed(2) };
+  console.log(`\n  ${cpus().length} cores in all for 2 endpoints × (main thread + workers): with 1 worker the endpoints already use ${used.toFixed(2)} cores,`);
+  console.log(`  so 2 workers can reach at most ${ceiling.toFixed(2)}× here at the same CPU cost per packet; ≥ 1.8× needs ≥ ${Math.ceil(used * 1.8)} idle cores.`);
   const file = save("dataplane", out);
   console.log(`\nwrote ${file}`);
 }
