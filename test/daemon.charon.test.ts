@@ -15,6 +15,11 @@
 //      we answer: new SPIs on both sides, ping6 goes on; `ipsec6in4 down --ike` deletes our
 //      IKE_SA: charon lists none; charon initiates again, SIGTERM on our daemon: charon lists
 //      none and its route into ipsec0 is gone.
+//   3. our IKE_SA rekey_time (6 s): new IKE SPIs on both sides, the CHILD_SA moves to the new
+//      IKE_SA with its SPIs and counters (RFC 7296 §2.18), ping6 goes on; SIGINT stops ours.
+//      (This found a daemon bug: status lost the CHILD_SA's counters after an IKE_SA rekey.)
+// Packet and byte counters of the CHILD_SA agree between our status and charon's list-sas.
+// DAEMON_CHARON_DUMP=path/prefix writes both sides' logs at the end.
 import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadAddon } from "../src/node/addon.js";
@@ -42,7 +47,7 @@ function prerequisites(): string | undefined {
 }
 
 /** Our daemon's configuration: one connection, one tunnel-mode child, tunnel t6 with its TUN device. */
-function ourConf(o: { start: boolean; child?: string }): string {
+function ourConf(o: { start: boolean; child?: string; ike?: string }): string {
   return `
 connections {
   net {
@@ -50,6 +55,7 @@ connections {
     remote_addrs = ${THEIRS}
     encap = yes
     proposals = aes128gcm16-prfsha256-ecp256
+    ${o.ike ?? ""}
     local { auth = psk
       id = ${OURS} }
     remote { auth = psk
@@ -300,5 +306,40 @@ describe("daemon ⇄ strongSwan charon (kernel-libipsec) in two namespaces: tunn
     await ch.waitForLog(/received DELETE for IKE_SA/, { from: mark2 });
     expect(B.ip("-6", "route", "show", "table", "220")).not.toContain("ipsec0");
     expect(A.exec(["ip", "link", "show", "t6"]).status).not.toBe(0);
+  });
+  it("IKE_SA rekey by our rekey_time: new IKE SPIs on both sides, the CHILD_SA moves over with its SPIs and counters, ping6 goes on; SIGINT", { timeout: 90_000 }, async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    await ch.reload(charonConf());
+    const d = startDaemon(cli!, A, dir, "a3", ourConf({ start: true, ike: "rekey_time = 6s\n    over_time = 20s\n    rand_time = 0" }));
+    procs.push(d);
+    const first = await expectTunnel(d, true);
+    const ike0 = (await ours(d)).sas[0];
+
+    const { mine, theirs } = await waitFor(
+      async () => {
+        const s = await daemonStatus(d);
+        const l = await ch.listSas();
+        return s?.sas.length === 1 && s.sas[0].spiI !== ike0.spiI && l.length === 1 && l[0].initiatorSpi === s.sas[0].spiI ? { mine: s.sas[0], theirs: l[0] } : undefined;
+      },
+      20_000,
+      () => `a new IKE_SA on both sides\n${diag(d)}`,
+      100,
+    );
+    expect(mine.uniqueId).not.toBe(ike0.uniqueId);
+    expect(theirs.responderSpi).toBe(mine.spiR);
+    expect(mine.state).toBe("ESTABLISHED");
+    expect(d.log()).toMatch(new RegExp(`IKE_SA net\\[${ike0.uniqueId}\\] rekeyed: now net\\[${mine.uniqueId}\\] ${mine.spiI}_i ${mine.spiR}_r`));
+    // RFC 7296 §2.18: the CHILD_SA is not rekeyed, it moves to the new IKE_SA — and keeps its counters.
+    expect(mine.children).toHaveLength(1);
+    const moved = mine.children[0];
+    expect({ in: moved.in?.spi, out: moved.out?.spi }).toEqual({ in: first.in!.spi, out: first.out!.spi });
+    expect(moved.in!.packets).toBeGreaterThanOrEqual(first.in!.packets);
+    expect(moved.out!.packets).toBeGreaterThanOrEqual(first.out!.packets);
+    expect(moved.installedSecondsAgo).toBeGreaterThanOrEqual(4);
+    await pingAndCompare(d);
+
+    d.child.kill("SIGINT");
+    expect(await d.exited).toBe(0);
+    await waitFor(async () => (await ch.listSas()).length === 0, 5_000, () => `charon's IKE_SA gone\n${diag(d)}`);
   });
 });
