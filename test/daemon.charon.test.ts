@@ -10,7 +10,9 @@
 //   1. our daemon initiates (start_action = start); ping6 both ways; our CHILD_SA rekey_time
 //      (8 s) makes our daemon rekey: new SPIs in `ipsec6in4 status --json` and in charon's
 //      `swanctl --list-sas`, equal on both sides, ping6 goes on; charon deletes the CHILD_SA
-//      and then the IKE_SA (`swanctl --terminate`): our status lists none; `ipsec6in4 down`.
+//      (`swanctl --terminate --child`): our IKE_SA stays without it; charon creates a new one
+//      on the same IKE_SA (`swanctl --initiate`), ping6 again; charon deletes the IKE_SA: our
+//      status lists none; `ipsec6in4 down`.
 //   2. charon initiates (`swanctl --initiate`); its rekey_time (8 s) makes charon rekey,
 //      we answer: new SPIs on both sides, ping6 goes on; `ipsec6in4 down --ike` deletes our
 //      IKE_SA: charon lists none; charon initiates again, SIGTERM on our daemon: charon lists
@@ -235,7 +237,7 @@ describe("daemon ⇄ strongSwan charon (kernel-libipsec) in two namespaces: tunn
     return c;
   };
 
-  it("our daemon initiates; ping6 both ways; our rekey_time rekeys the CHILD_SA; charon deletes the CHILD_SA, then the IKE_SA; `down`", { timeout: 90_000 }, async (ctx) => {
+  it("our daemon initiates; ping6 both ways; our rekey_time rekeys the CHILD_SA; charon deletes the CHILD_SA, makes a new one, deletes the IKE_SA; `down`", { timeout: 90_000 }, async (ctx) => {
     if (skip) return ctx.skip(skip);
     await ch.reload(charonConf());
     const mark = ch.mark();
@@ -256,7 +258,16 @@ describe("daemon ⇄ strongSwan charon (kernel-libipsec) in two namespaces: tunn
     // charon deletes the CHILD_SA alone: our IKE_SA stays, without children.
     await ch.terminate({ child: "t" });
     await waitFor(async () => (await daemonStatus(d))?.sas[0]?.children.length === 0, 5_000, () => `our CHILD_SA gone\n${diag(d)}`);
-    expect((await ours(d)).sas).toMatchObject([{ state: "ESTABLISHED", children: [] }]);
+    const lone = (await ours(d)).sas;
+    expect(lone).toMatchObject([{ state: "ESTABLISHED", children: [] }]);
+    // charon asks for a new CHILD_SA on that IKE_SA (CREATE_CHILD_SA without REKEY_SA): traffic flows again.
+    const mark2 = ch.mark();
+    await ch.initiate("t");
+    await ch.waitForLog(/generating CREATE_CHILD_SA request \d+ \[ SA No TSi TSr \]/, { from: mark2 });
+    const again = await bothEstablished(d);
+    expect(again.mine.spiI).toBe(lone[0].spiI);
+    await pingAndCompare(d);
+    expect((await ours(d)).drops).toEqual({});
     // …and then the IKE_SA: our status lists none.
     await ch.terminate({ ike: "c" });
     await waitFor(async () => (await daemonStatus(d))?.sas.length === 0, 5_000, () => `our IKE_SA gone\n${diag(d)}`);
@@ -299,6 +310,7 @@ describe("daemon ⇄ strongSwan charon (kernel-libipsec) in two namespaces: tunn
     // Again, and SIGTERM: our daemon deletes its IKE_SA on the way out; charon removes its route.
     await ch.initiate("t");
     await expectTunnel(d, false);
+    expect((await ours(d)).drops).toEqual({});
     const mark2 = ch.mark();
     d.child.kill("SIGTERM");
     expect(await d.exited).toBe(0);
@@ -337,6 +349,7 @@ describe("daemon ⇄ strongSwan charon (kernel-libipsec) in two namespaces: tunn
     expect(moved.out!.packets).toBeGreaterThanOrEqual(first.out!.packets);
     expect(moved.installedSecondsAgo).toBeGreaterThanOrEqual(4);
     await pingAndCompare(d);
+    expect((await ours(d)).drops).toEqual({});
 
     d.child.kill("SIGINT");
     expect(await d.exited).toBe(0);
