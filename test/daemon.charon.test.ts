@@ -40,7 +40,8 @@ const THEIR_NET = "2001:db8:b::/64";
 const THEIR_HOST = "2001:db8:b::1";
 
 function prerequisites(): string | undefined {
-  const why = netnsSkipReason() ?? (loadAddon().ok ? undefined : (loadAddon() as { reason: string }).reason);
+  const addon = loadAddon();
+  const why = netnsSkipReason() ?? (addon.ok ? undefined : addon.reason);
   if (why) {
     if (inCI) throw new Error(why);
     return why;
