@@ -194,7 +194,11 @@ export class Daemon {
   private readonly addon?: NativeAddon;
   private readonly tunnels = new Map<string, TunnelRuntime>();
   private readonly byIndex = new Map<number, TunnelRuntime>();
-  private readonly children = new Map<string, ChildTrack>(); // `${ikeId}/${spiIn}`
+  /**
+   * By the CHILD_SA's inbound SPI (ours, unique), not by IKE_SA: an IKE_SA rekey moves the
+   * CHILD_SAs to the new IKE_SA (RFC 7296 §2.18) with no child event.
+   */
+  private readonly children = new Map<number, ChildTrack>();
   private readonly ikeUp = new Map<number, number>();
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private rawEsp?: RawSocket;
@@ -429,7 +433,7 @@ export class Daemon {
 
   // ── IKE ──
   private onIkeEvent(e: IkeEvent): void {
-    const key = (sa: IkeSaInfo, c: ChildSaInfo) => `${sa.id}/${c.spiIn}`;
+    const key = (_sa: IkeSaInfo, c: ChildSaInfo) => c.spiIn;
     switch (e.type) {
       case "ike-up":
         this.ikeUp.set(e.sa.id, Date.now());
@@ -611,7 +615,7 @@ export class Daemon {
         algorithm: [ENCR_NAMES[sa.encr]?.replace(/^ENCR_/, ""), PRF_NAMES[sa.prf], DH_NAMES[sa.group]].filter(Boolean).join("/"),
         ...(up ? { establishedSecondsAgo: secs(up) } : {}),
         children: sa.children.map((c) => {
-          const t = this.children.get(`${sa.id}/${c.spiIn}`);
+          const t = this.children.get(c.spiIn);
           const conf = conn?.children[c.name];
           const age = t ? secs(t.installed) : 0;
           return {

@@ -5,76 +5,29 @@
 // `status --json` on the control sockets, SIGTERM and `down` (SAs deleted, the peer notices,
 // interfaces gone), a TUN device deleted underneath (clean exit, or recreation), and the
 // message `up` gives when the native addon cannot be loaded.
-import { execFile, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { NetLab, netnsSkipReason, waitFor, type Netns } from "./helpers/netns.js";
-import { loadAddon, addonCandidates } from "../src/node/addon.js";
-import { controlRequest } from "../src/control.js";
+import { daemonCli, daemonStatus, runCli as runCliWith, startDaemon as startDaemonWith, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
+import { loadAddon } from "../src/node/addon.js";
 import { formatStatus } from "../src/cli-daemon.js";
 import type { DaemonStatus } from "../src/daemon.js";
 
-const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 const addon = loadAddon();
 const skip = netnsSkipReason() ?? (addon.ok ? undefined : addon.reason);
 
-/**
- * How to run the CLI: dist/cli.js once `up` is wired there; until then a bundle of a tiny entry
- * over src/cli-daemon.ts (same code), with the addon path given explicitly.
- */
-let cli: { argv: string[]; env: NodeJS.ProcessEnv };
-let bundleDir: string | undefined;
+/** How to run the CLI: see test/helpers/daemon.ts. */
+let cli: DaemonCli;
 
 beforeAll(async () => {
-  const help = spawnSync("node", [join(REPO, "dist/cli.js"), "help"], { encoding: "utf8" });
-  if (help.status === 0 && /^\s+up\b/m.test(help.stdout)) {
-    cli = { argv: ["node", join(REPO, "dist/cli.js")], env: { ...process.env } };
-    return;
-  }
-  const { build } = await import("esbuild");
-  bundleDir = mkdtempSync(join(tmpdir(), "ipsec6in4-daemon-cli-"));
-  const out = join(bundleDir, "cli.mjs");
-  await build({
-    stdin: {
-      contents: `
-        import { setKeystreamProvider } from "./src/core/keystream.js";
-        import { nodeKeystreamProvider } from "./src/core/node-keystream.js";
-        import { upCommand, statusCommand, downCommand } from "./src/cli-daemon.js";
-        setKeystreamProvider(nodeKeystreamProvider);
-        const [cmd, ...rest] = process.argv.slice(2);
-        const f = { up: upCommand, status: statusCommand, down: downCommand }[cmd];
-        f(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).then((c) => (process.exitCode = c));`,
-      resolveDir: REPO,
-      sourcefile: "daemon-cli-entry.ts",
-      loader: "ts",
-    },
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile: out,
-    logLevel: "error",
-  });
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  const built = addonCandidates({}).find((p) => existsSync(p));
-  if (built) env.IPSEC6IN4_ADDON = built;
-  cli = { argv: ["node", out], env };
+  cli = await daemonCli();
 });
 
-afterAll(() => {
-  if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
-});
+afterAll(() => cli?.dispose());
 
-function runCli(args: string[], env: NodeJS.ProcessEnv = cli.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    execFile(cli.argv[0], [...cli.argv.slice(1), ...args], { env, encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) =>
-      res({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const runCli = (args: string[], env: NodeJS.ProcessEnv = cli.env) => runCliWith(cli, args, env);
 
 function config(o: { me: string; peer: string; my6: string; peer6: string; start: boolean; encap: boolean; mode: "transport" | "tunnel" }): string {
   const ts = o.mode === "transport" ? ["dynamic[41]", "dynamic[41]"] : [`${o.my6}::/64`, `${o.peer6}::/64`];
@@ -112,33 +65,9 @@ tunnels {
 `;
 }
 
-interface Proc {
-  child: ChildProcess;
-  log(): string;
-  exited: Promise<number | null>;
-  socket: string;
-}
-
-function startDaemon(ns: Netns, dir: string, name: string, conf: string, extra: string[] = []): Proc {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(file, conf);
-  const socket = join(dir, `${name}.sock`);
-  const child = ns.spawn([...cli.argv, "up", file, "--socket", socket, ...extra], { stdio: ["ignore", "ignore", "pipe"], env: cli.env });
-  let log = "";
-  child.stderr!.setEncoding("utf8");
-  child.stderr!.on("data", (d: string) => (log += d));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  return { child, log: () => log, exited, socket };
-}
-
-async function status(p: Proc): Promise<DaemonStatus | undefined> {
-  try {
-    const r = await controlRequest<DaemonStatus>({ command: "status" }, p.socket, 2000);
-    return r.ok ? r.result : undefined;
-  } catch {
-    return undefined;
-  }
-}
+type Proc = DaemonProc;
+const startDaemon = (ns: Netns, dir: string, name: string, conf: string, extra: string[] = []): Proc => startDaemonWith(cli, ns, dir, name, conf, extra);
+const status = daemonStatus;
 
 async function established(p: Proc): Promise<DaemonStatus> {
   return waitFor(
