@@ -3,6 +3,7 @@
  *
  *   up <config> [--socket PATH] [--debug N] [--address A] [--ike-port N] [--natt-port N]
  *               [--ifname TUNNEL=DEV]... [--raw auto|on|off] [--on-tun-loss exit|recreate]
+ *               [--retransmit-timeout S] [--retransmit-base F] [--retransmit-tries N]
  *        run the daemon in the foreground until SIGINT/SIGTERM or `down`; logs on stderr
  *   status [--json] [--socket PATH]
  *        IKE_SAs and CHILD_SAs (SPIs, selectors, algorithms, counters, lifetimes), tunnels,
@@ -67,13 +68,23 @@ function choice<T extends string>(p: Parsed, name: string, options: readonly T[]
   return v as T | undefined;
 }
 
-const UP_USAGE = "usage: ipsec6in4 up <config> [--socket PATH] [--debug 0-4] [--address IPv4] [--ike-port N] [--natt-port N] [--ifname TUNNEL=DEV]... [--raw auto|on|off] [--on-tun-loss exit|recreate]\n";
+/** A decimal number in [lo, hi] (strongswan.conf's retransmit_timeout and retransmit_base are such). */
+function num(p: Parsed, name: string, lo: number, hi: number): number | undefined {
+  const v = one(p, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < lo || Number(v) > hi) throw new Usage(`--${name} must be a number from ${lo} to ${hi}, not '${v}'`);
+  return Number(v);
+}
+
+const UP_USAGE =
+  "usage: ipsec6in4 up <config> [--socket PATH] [--debug 0-4] [--address IPv4] [--ike-port N] [--natt-port N] [--ifname TUNNEL=DEV]... [--raw auto|on|off] [--on-tun-loss exit|recreate]" +
+  " [--retransmit-timeout SECONDS] [--retransmit-base FACTOR] [--retransmit-tries N]\n";
 
 /** Run the daemon in the foreground. Resolves with the exit status when it has stopped. */
 export async function upCommand(args: string[], out: Out, err: Out): Promise<number> {
   let opt: DaemonOptions;
   try {
-    const p = parseArgs(args, ["socket", "debug", "address", "ike-port", "natt-port", "ifname", "raw", "on-tun-loss"], []);
+    const p = parseArgs(args, ["socket", "debug", "address", "ike-port", "natt-port", "ifname", "raw", "on-tun-loss", "retransmit-timeout", "retransmit-base", "retransmit-tries"], []);
     if (p.positional.length !== 1) throw new Usage(p.positional.length ? `one configuration file, not ${p.positional.length} arguments` : "which configuration file?");
     const ifnames: Record<string, string> = {};
     for (const s of p.flags.get("ifname") ?? []) {
@@ -93,6 +104,12 @@ export async function upCommand(args: string[], out: Out, err: Out): Promise<num
       onTunLoss: choice(p, "on-tun-loss", ["exit", "recreate"] as const),
       logWrite: err,
     };
+    // charon.retransmit_timeout / _base / _tries of strongswan.conf (defaults 4 s, 1.8, 5): how
+    // long an unanswered request (a liveness check too) is retried before the peer counts as dead.
+    const timeout = num(p, "retransmit-timeout", 0.01, 3600);
+    const base = num(p, "retransmit-base", 1, 10);
+    const tries = int(p, "retransmit-tries", 0, 100);
+    if (timeout !== undefined || base !== undefined || tries !== undefined) opt.retransmit = { timeout: timeout === undefined ? undefined : Math.round(timeout * 1000), base, tries };
   } catch (e) {
     if (e instanceof Usage) {
       err(`ipsec6in4 up: ${e.message}\n${UP_USAGE}`);

@@ -11,8 +11,10 @@
  *   TUN read (IPv6 from the local stack) → UdpNode.send → dataplane outbound → UDP 4500 / raw ESP
  *   UDP 4500 / raw ESP / raw 41 → dataplane inbound → TUN write of the tunnel the packet came from
  *
- * Connections with a child `start_action = start` are initiated (and again when
- * `close_action = start` and the IKE_SA goes away), the others wait for the peer. Rekeys and
+ * Connections with a child `start_action = start` are initiated, the others wait for the peer;
+ * when an IKE_SA goes, `dpd_action = restart` (the peer stopped answering) and
+ * `close_action = start` (the peer deleted it) initiate it again, with growing pauses between
+ * failed attempts (src/daemon-restart.ts). Rekeys and
  * expiries by lifetime are the IKE endpoint's (RFC 7296 §2.8). Logs go to stderr in
  * charon's file-logger style with levels (`Nov 28 22:00:01 00[IKE1] …`); keys never reach them.
  * stop() deletes every IKE_SA (the peer is told), closes the TUN devices (which removes them
@@ -35,6 +37,7 @@ import type { SaHandle } from "./esp.js";
 import { IpsecError } from "./errors.js";
 import { parseIp, toBig } from "./addr.js";
 import { DEFAULT_SOCKET } from "./control.js";
+import { restartFor, retryDelayMs } from "./daemon-restart.js";
 
 export { DEFAULT_SOCKET };
 
@@ -442,9 +445,10 @@ export class Daemon {
         this.ikeUp.delete(e.sa.id);
         this.log.log("IKE", 0, `IKE_SA ${e.sa.connection}[${e.sa.id}] down: ${e.reason}`);
         const conn = this.config.connections[e.sa.connection];
-        if (!this.stopping && conn && e.reason !== "deleted locally" && Object.values(conn.children).some((c) => c.close_action === "start" || (c.dpd_action === "start" && /gone|timeout/i.test(e.reason)))) {
-          this.log.log("IKE", 0, `restarting connection ${conn.name} (close_action = start)`);
-          this.initiateLater(conn.name, undefined, 1000);
+        const restart = conn && !this.stopping ? restartFor(conn, e.cause) : undefined;
+        if (restart) {
+          this.log.log("IKE", 0, `restarting connection ${conn.name} (${restart.setting})`);
+          this.initiateLater(conn.name, restart.child, retryDelayMs(1));
         }
         break;
       }
@@ -495,8 +499,9 @@ export class Daemon {
           this.log.log("IKE", 0, `establishing connection ${conn} failed: ${e.message}; giving up after ${attempt} attempt(s) (keyingtries = ${tries})`);
           return;
         }
-        this.log.log("IKE", 0, `establishing connection ${conn} failed: ${e.message}; retrying`);
-        this.initiateLater(conn, child, 2000, attempt + 1);
+        const ms = retryDelayMs(attempt);
+        this.log.log("IKE", 0, `establishing connection ${conn} failed: ${e.message}; retrying in ${ms / 1000}s`);
+        this.initiateLater(conn, child, ms, attempt + 1);
       },
     );
   }
@@ -504,7 +509,10 @@ export class Daemon {
   private initiateLater(conn: string, child: string | undefined, ms: number, attempt = 1): void {
     const t = setTimeout(() => {
       this.retryTimers.delete(t);
-      this.initiate(conn, child, attempt);
+      // The peer may have come back and initiated first (a restarted initiator): no duplicate.
+      const up = this.node.ike.list().find((s) => s.connection === conn && s.state === "established" && s.children.some((c) => !child || c.name === child));
+      if (up) this.log.log("IKE", 1, `connection ${conn} is up again (IKE_SA ${up.id}): not initiating`);
+      else this.initiate(conn, child, attempt);
     }, ms);
     this.retryTimers.add(t);
   }

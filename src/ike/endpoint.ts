@@ -16,7 +16,9 @@
  *                    (§1.3.2, §2.18: the CHILD_SAs move to the new IKE_SA, the rekey initiator
  *                    deletes the old one); simultaneous rekeys (§2.8.1, §2.8.2: the SA made
  *                    with the lowest of the four nonces is deleted by the side that made it)
- *   INFORMATIONAL    Delete (IKE and ESP), liveness checks
+ *   INFORMATIONAL    Delete (IKE and ESP), liveness checks (§2.4: sent after dpd_delay without
+ *                    an IKE message or ESP packet from the peer; a request never answered
+ *                    declares the peer dead: ike-down with cause "peer-dead")
  *
  * Lifetimes (swanctl.conf's): a CHILD_SA is rekeyed at rekey_time minus a random part of
  * rand_time, at rekey_bytes / rekey_packets (minus rand_bytes / rand_packets; the dataplane's
@@ -123,9 +125,18 @@ export interface IkeCounters {
   halfOpenExpired: number;
 }
 
+/**
+ * Why an established IKE_SA went (what swanctl.conf's dpd_action and close_action act on):
+ * "peer-dead": a request (a liveness check or any other) went unanswered through all its
+ * retransmissions (RFC 7296 §2.4); "peer-deleted": the peer's Delete; "replaced": the peer
+ * authenticated a new IKE_SA with INITIAL_CONTACT (§2.4), which takes over; "failed": a protocol
+ * failure; "local": deleted or closed here (down, stop, lifetimes).
+ */
+export type IkeDownCause = "peer-dead" | "peer-deleted" | "replaced" | "failed" | "local";
+
 export type IkeEvent =
   | { type: "ike-up"; sa: IkeSaInfo }
-  | { type: "ike-down"; sa: IkeSaInfo; reason: string }
+  | { type: "ike-down"; sa: IkeSaInfo; reason: string; cause: IkeDownCause }
   | { type: "child-up"; sa: IkeSaInfo; child: ChildSaInfo }
   | { type: "child-down"; sa: IkeSaInfo; child: ChildSaInfo; reason: string };
 
@@ -196,6 +207,8 @@ interface ChildSa {
   timers: Set<Timer>;
   /** Soft volume limits with their jitter applied (0: none). */
   limits: { bytes: number; packets: number };
+  /** The inbound SA's packet counter when liveness last looked (dpd_delay). */
+  seenIn?: bigint;
 }
 
 interface Pending {
@@ -252,6 +265,8 @@ interface IkeSa {
   rekeyedTo?: IkeSa;
   /** A responder IKE_SA before IKE_AUTH: its peer's address (for halfOpenPerPeer) and its expiry timer. */
   halfOpen?: { peer: string; timer: Timer };
+  /** When the peer was last heard (an IKE message, or ESP on a CHILD_SA), Date.now() ms: for dpd_delay. */
+  lastInbound?: number;
 }
 
 /** The inbound SA of a deleted, rekeyed CHILD_SA, still decrypting until its timer removes it. */
@@ -587,7 +602,7 @@ export class IkeEndpoint {
       if (o === sa || o.conn !== sa.conn || o.state === "dead" || !o.peerId) continue;
       if (o.peerId.type !== id.type || o.peerId.value.toLowerCase() !== id.value.toLowerCase()) continue;
       this.log(0, `INITIAL_CONTACT from ${id.value}: deleting IKE_SA ${o.conn.name}[${o.id}] without notice`);
-      this.destroy(o, "replaced (INITIAL_CONTACT)");
+      this.destroy(o, "replaced (INITIAL_CONTACT)", "replaced");
     }
   }
 
@@ -636,6 +651,7 @@ export class IkeEndpoint {
     sa.peerId = identityOf(idr.fields);
     sa.state = "established";
     this.ikeLifetimes(sa);
+    this.liveness(sa);
     this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}[${idText(sa.conn.local.id, sa.local.address)}]...${sa.remote.address}[${String(idr.fields.value)}]`);
     this.emit({ type: "ike-up", sa: this.info(sa) });
     if (err) {
@@ -751,7 +767,7 @@ export class IkeEndpoint {
     const fire = () => {
       if (this.closed || sa.pending !== p) return;
       if (p.tries > tries) {
-        this.fail(sa, `no reply to message ${msgId} after ${tries} retransmits: peer is gone`, "ERR_IKE_TIMEOUT");
+        this.fail(sa, `no reply to message ${msgId} after ${tries} retransmits: peer is gone`, "ERR_IKE_TIMEOUT", "peer-dead");
         return;
       }
       if (p.tries > 0) this.log(1, `retransmit ${p.tries} of request with message ID ${msgId}`);
@@ -794,14 +810,14 @@ export class IkeEndpoint {
     this.transmit(sa, bytes);
   }
 
-  private fail(sa: IkeSa, reason: string, code: ErrorCode = "ERR_IKE_REFUSED"): void {
+  private fail(sa: IkeSa, reason: string, code: ErrorCode = "ERR_IKE_REFUSED", cause: IkeDownCause = "failed"): void {
     this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] failed: ${reason}`);
     sa.done?.reject(new IpsecError(code, reason));
     sa.done = undefined;
-    this.destroy(sa, reason);
+    this.destroy(sa, reason, cause);
   }
 
-  private destroy(sa: IkeSa, reason: string): void {
+  private destroy(sa: IkeSa, reason: string, cause: IkeDownCause = "local"): void {
     if (sa.state === "dead") return;
     const was = this.info(sa);
     if (sa.pending?.timer) clearTimeout(sa.pending.timer);
@@ -814,7 +830,7 @@ export class IkeEndpoint {
     this.dropLingering(sa);
     sa.keys && wipeKeys(sa.keys);
     for (const [k, v] of this.sas) if (v === sa) this.sas.delete(k);
-    if ((was.state === "established" || was.state === "deleting") && !sa.silent) this.emit({ type: "ike-down", sa: was, reason });
+    if ((was.state === "established" || was.state === "deleting") && !sa.silent) this.emit({ type: "ike-down", sa: was, reason, cause });
   }
 
   /**
@@ -963,6 +979,8 @@ export class IkeEndpoint {
       this.log(1, `message with a bad ICV from ${from.address} ignored`);
       return;
     }
+    // Any authentic message shows the peer alive (§2.4); a late one on a rekeyed IKE_SA too.
+    sa.lastInbound = this.heir(sa).lastInbound = Date.now();
     if (m.header.flags.response) {
       const p = sa.pending;
       if (!p || p.msgId !== m.header.messageId) return; // late or unexpected response
@@ -1214,6 +1232,7 @@ export class IkeEndpoint {
     this.leaveHalfOpen(sa);
     if (notifies(inner).some((x) => x.type === C.N_INITIAL_CONTACT)) this.initialContact(sa);
     this.ikeLifetimes(sa);
+    this.liveness(sa);
     this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] established between ${sa.local.address}...${sa.remote.address}[${String(idi.fields.value)}]`);
     this.emit({ type: "ike-up", sa: this.info(sa) });
     out.push(...this.childForRequest(sa, inner, sa.ni, sa.nr));
@@ -1287,7 +1306,7 @@ export class IkeEndpoint {
       const heir = sa.peerRekey?.sa;
       if (sa.children.length && heir && heir.state !== "dead") this.moveChildren(sa, heir);
       this.log(0, `IKE_SA ${sa.conn.name}[${sa.id}] deleted by peer${sa.state === "rekeyed" ? " (rekeyed)" : ""}`);
-      this.destroy(sa, "deleted by peer");
+      this.destroy(sa, "deleted by peer", "peer-deleted");
     }
   }
 
@@ -1431,6 +1450,7 @@ export class IkeEndpoint {
       this.log(0, `IKE_SA ${to.conn.name}[${from.id}] rekeyed: now ${to.conn.name}[${to.id}] ${hex(to.spiI)}_i ${hex(to.spiR)}_r`);
       this.emit({ type: "ike-up", sa: this.info(to) });
       this.ikeLifetimes(to);
+      this.liveness(to);
     }
   }
 
@@ -1697,6 +1717,65 @@ export class IkeEndpoint {
     this.rekeyIkeSa(sa.id).catch(() => {
       if (sa.state === "established") this.later(sa.timers, 2, () => this.autoRekeyIke(sa));
     });
+  }
+
+  // ───────────────────────────── liveness (§2.4, swanctl.conf's dpd_delay) ─────────────────────────────
+
+  /**
+   * With the connection's dpd_delay, an IKE_SA whose peer sent nothing for dpd_delay (no
+   * authentic IKE message, no ESP packet on one of its CHILD_SAs) gets a liveness check: an empty
+   * INFORMATIONAL request (§1.4, §2.4). It is retransmitted like any request; when that gives up
+   * (the retransmit settings, charon's retransmit_timeout/_base/_tries: strongSwan's
+   * dpd_timeout is IKEv1-only) the peer is declared dead and the IKE_SA destroyed with its
+   * CHILD_SAs (ike-down, cause "peer-dead"). ESP is noticed by the inbound SAs' packet counters,
+   * looked at every pollMs (strongSwan asks the kernel for the SAs' last use time instead).
+   * Clocks: Date.now() and real timers; dpd_delay is scaled by secondMs like lifetimes.
+   */
+  private liveness(sa: IkeSa): void {
+    if (sa.conn.dpd_delay <= 0) return;
+    sa.lastInbound ??= Date.now();
+    this.livenessTimer(sa, 0);
+  }
+
+  private livenessTimer(sa: IkeSa, ms: number): void {
+    const t = setTimeout(() => {
+      sa.timers.delete(t);
+      if (!this.closed) this.livenessTick(sa);
+    }, ms);
+    (t as { unref?: () => void }).unref?.();
+    sa.timers.add(t);
+  }
+
+  private livenessTick(sa: IkeSa): void {
+    // Rekeyed (the new IKE_SA checks), being deleted or dead: nothing more to check here.
+    if (sa.state !== "established") return;
+    const delay = sa.conn.dpd_delay * (this.opt.secondMs ?? 1000);
+    const now = Date.now();
+    if (this.espSeen(sa)) sa.lastInbound = now;
+    let idle = now - (sa.lastInbound ?? now);
+    if (idle >= delay) {
+      // A request in flight is a liveness check already: its retransmissions decide.
+      if (!sa.pending) {
+        this.log(1, `sending DPD request: nothing from ${sa.remote.address} on IKE_SA ${sa.conn.name}[${sa.id}] for ${(idle / 1000).toFixed(1)}s`);
+        this.sendRequest(sa, C.INFORMATIONAL, [], () => this.log(2, `IKE_SA ${sa.conn.name}[${sa.id}]: DPD response from ${sa.remote.address}`));
+      }
+      sa.lastInbound = now;
+      idle = 0;
+    }
+    this.livenessTimer(sa, Math.min(delay - idle, this.opt.pollMs ?? 1000));
+  }
+
+  /** Whether an inbound SA of the IKE_SA's CHILD_SAs counted packets since the last look. */
+  private espSeen(sa: IkeSa): boolean {
+    if (!this.dp) return false;
+    let seen = false;
+    for (const c of sa.children) {
+      if (!c.inbound) continue;
+      const n = this.dp.esp.stats(c.inbound).packets;
+      if (n !== (c.seenIn ?? 0n)) seen = true;
+      c.seenIn = n;
+    }
+    return seen;
   }
 
   /** Delete an IKE_SA and its CHILD_SAs (INFORMATIONAL with D(IKE)). Resolves when the peer answered or gave up. */
