@@ -148,12 +148,28 @@ typedef struct watcher {
   int fd;
   int max;
   int active;
-  int closing;
+  int closing;   /* uv_close() called */
+  int closed;    /* libuv is done with the handle */
+  int finalized; /* the JS handle is gone (or was never made) */
 } watcher_t;
 
+/* Two owners: libuv (until on_closed) and the JS external (until its finalizer). */
 static void on_closed(uv_handle_t *h) {
   watcher_t *w = (watcher_t *)h->data;
-  free(w);
+  w->closed = 1;
+  if (w->finalized) free(w);
+}
+
+/*
+ * Close the libuv handle now, not when the JS handle is garbage-collected: closing a poll
+ * handle removes its descriptor from the loop's epoll set (epoll_ctl DEL by number), and by GC
+ * time the descriptor's number may belong to a new device (a TUN recreated under the same fd),
+ * which would then silently stop delivering.
+ */
+static void close_watcher(watcher_t *w) {
+  if (w->closing) return;
+  w->closing = 1;
+  uv_close((uv_handle_t *)&w->poll, on_closed);
 }
 
 static void stop_watcher(watcher_t *w) {
@@ -198,6 +214,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
     call_js(w, err, NULL);
     stop_watcher(w);
+    close_watcher(w);
     napi_close_handle_scope(w->env, scope);
     return;
   }
@@ -223,6 +240,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (err && w->active) {
     call_js(w, err, NULL);
     stop_watcher(w);
+    close_watcher(w);
   }
   napi_close_handle_scope(w->env, scope);
 }
@@ -232,10 +250,9 @@ static void finalize_watcher(napi_env env, void *data, void *hint) {
   (void)hint;
   watcher_t *w = (watcher_t *)data;
   stop_watcher(w);
-  if (!w->closing) {
-    w->closing = 1;
-    uv_close((uv_handle_t *)&w->poll, on_closed);
-  }
+  w->finalized = 1;
+  if (!w->closing) close_watcher(w);
+  else if (w->closed) free(w);
 }
 
 /* watch(fd, max, cb): handle */
@@ -278,8 +295,8 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   if (r < 0) {
     napi_delete_reference(env, w->cb);
     napi_async_destroy(env, w->ctx);
-    w->closing = 1;
-    uv_close((uv_handle_t *)&w->poll, on_closed);
+    w->finalized = 1; /* no JS handle will own it */
+    close_watcher(w);
     return throw_errno(env, "uv_poll_start", "", -r);
   }
   w->active = 1;
@@ -298,6 +315,7 @@ static napi_value unwatch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   stop_watcher((watcher_t *)data);
+  close_watcher((watcher_t *)data);
   return NULL;
 }
 
