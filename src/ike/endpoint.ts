@@ -265,7 +265,7 @@ interface IkeSa {
   rekeyedTo?: IkeSa;
   /** A responder IKE_SA before IKE_AUTH: its peer's address (for halfOpenPerPeer) and its expiry timer. */
   halfOpen?: { peer: string; timer: Timer };
-  /** When the peer was last heard (an IKE message, or ESP on a CHILD_SA), Date.now() ms: for dpd_delay. */
+  /** When the peer was last heard (an IKE message, or ESP on a CHILD_SA), performance.now() ms: for dpd_delay. */
   lastInbound?: number;
 }
 
@@ -980,7 +980,7 @@ export class IkeEndpoint {
       return;
     }
     // Any authentic message shows the peer alive (§2.4); a late one on a rekeyed IKE_SA too.
-    sa.lastInbound = this.heir(sa).lastInbound = Date.now();
+    sa.lastInbound = this.heir(sa).lastInbound = performance.now();
     if (m.header.flags.response) {
       const p = sa.pending;
       if (!p || p.msgId !== m.header.messageId) return; // late or unexpected response
@@ -1729,11 +1729,11 @@ export class IkeEndpoint {
    * dpd_timeout is IKEv1-only) the peer is declared dead and the IKE_SA destroyed with its
    * CHILD_SAs (ike-down, cause "peer-dead"). ESP is noticed by the inbound SAs' packet counters,
    * looked at every pollMs (strongSwan asks the kernel for the SAs' last use time instead).
-   * Clocks: Date.now() and real timers; dpd_delay is scaled by secondMs like lifetimes.
+   * Clocks: performance.now() (monotonic) and real timers; dpd_delay is scaled by secondMs like lifetimes.
    */
   private liveness(sa: IkeSa): void {
     if (sa.conn.dpd_delay <= 0) return;
-    sa.lastInbound ??= Date.now();
+    sa.lastInbound ??= performance.now();
     this.livenessTimer(sa, 0);
   }
 
@@ -1750,7 +1750,7 @@ export class IkeEndpoint {
     // Rekeyed (the new IKE_SA checks), being deleted or dead: nothing more to check here.
     if (sa.state !== "established") return;
     const delay = sa.conn.dpd_delay * (this.opt.secondMs ?? 1000);
-    const now = Date.now();
+    const now = performance.now();
     if (this.espSeen(sa)) sa.lastInbound = now;
     let idle = now - (sa.lastInbound ?? now);
     if (idle >= delay) {
