@@ -19,7 +19,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { NetLab, netnsSkipReason, waitFor, type Netns } from "./helpers/netns.js";
 import { loadAddon } from "../src/node/addon.js";
 import type { DaemonStatus } from "../src/daemon.js";
-import { daemonCli, ping6, startDaemon, statusWhen, type DaemonCli, type DaemonProc } from "./helpers/daemon-cli.js";
+import { daemonCli, ping6, startDaemon, statusWhen, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
 
 const addon = loadAddon();
 const skip = netnsSkipReason() ?? (addon.ok ? undefined : addon.reason);

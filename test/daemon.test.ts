@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { NetLab, netnsSkipReason, waitFor, type Netns } from "./helpers/netns.js";
-import { daemonCli, daemonStatus, runCli as runCliWith, startDaemon as startDaemonWith, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
+import { daemonCli, daemonStatus, ping6, runCli as runCliWith, startDaemon as startDaemonWith, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
 import { loadAddon } from "../src/node/addon.js";
 import { formatStatus } from "../src/cli-daemon.js";
 import type { DaemonStatus } from "../src/daemon.js";
@@ -80,11 +80,7 @@ async function established(p: Proc): Promise<DaemonStatus> {
   );
 }
 
-async function ping(ns: Netns, from: string, to: string): Promise<number> {
-  const r = await ns.execAsync(["ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-I", from, to], { timeout: 15_000 });
-  const m = /(\d+) received/.exec(r.stdout);
-  return m ? Number(m[1]) : 0;
-}
+const ping = (ns: Netns, from: string, to: string): Promise<number> => ping6(ns, from, to);
 
 describe("daemon: the addon cannot load", () => {
   it("`up` says exactly what is missing, and exits 1", async () => {

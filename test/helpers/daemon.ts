@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { addonCandidates } from "../../src/node/addon.js";
 import { controlRequest } from "../../src/control.js";
 import type { DaemonStatus } from "../../src/daemon.js";
-import type { Netns } from "./netns.js";
+import { waitFor, type Netns } from "./netns.js";
 
 const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
 
@@ -115,4 +115,22 @@ export async function killDaemon(p: DaemonProc): Promise<void> {
     p.child.kill("SIGKILL");
     await p.exited.catch(() => undefined);
   }
+}
+/** Ping replies received of `count` sent from `from` to `to` in `ns`. */
+export async function ping6(ns: Netns, from: string, to: string, count = 3): Promise<number> {
+  const r = await ns.execAsync(["ping", "-6", "-n", "-c", String(count), "-i", "0.2", "-W", "2", "-I", from, to], { timeout: 15_000 });
+  const m = /(\d+) received/.exec(r.stdout);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The status once it shows `pred`, or a failure naming what was awaited, with the log. */
+export function statusWhen(p: DaemonProc, pred: (s: DaemonStatus) => boolean, timeoutMs: number, what: string): Promise<DaemonStatus> {
+  return waitFor(
+    async () => {
+      const s = await daemonStatus(p);
+      return s && pred(s) ? s : undefined;
+    },
+    timeoutMs,
+    () => `${what}; log:\n${p.log()}`,
+  );
 }
