@@ -438,9 +438,13 @@ export class Daemon {
   private onIkeEvent(e: IkeEvent): void {
     const key = (_sa: IkeSaInfo, c: ChildSaInfo) => c.spiIn;
     switch (e.type) {
-      case "ike-up":
+      case "ike-up": {
         this.ikeUp.set(e.sa.id, Date.now());
+        // An IKE_SA replaced by a rekey (RFC 7296 §2.18) goes without an ike-down: forget it here.
+        const live = new Set(this.node.ike.list().map((sa) => sa.id));
+        for (const id of this.ikeUp.keys()) if (!live.has(id) && id !== e.sa.id) this.ikeUp.delete(id);
         break;
+      }
       case "ike-down": {
         this.ikeUp.delete(e.sa.id);
         this.log.log("IKE", 0, `IKE_SA ${e.sa.connection}[${e.sa.id}] down: ${e.reason}`);
