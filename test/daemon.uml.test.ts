@@ -1,0 +1,406 @@
+// RFC 4891 §5.1 against the Linux kernel: our daemon (`ipsec6in4 up`) on a bridge in place of
+// one of two User-Mode-Linux guests that run strongSwan's charon with the guest kernel's own
+// XFRM (esp4, rfc4106(gcm(aes))) and a sit tunnel. Transport mode, traffic selectors for
+// protocol 41 between the two IPv4 endpoints, IKEv2 with PSK.
+//
+//   namespace "br": bridge br0 ── TAP ── UML guest eth0 203.0.113.2, sit1 2001:db8:b::1/64
+//                        └──── veth ─── namespace "us": eth0 203.0.113.1, our daemon, TUN t6 2001:db8:a::1/64
+//
+// The matrix: raw ESP (encap = no on both sides) and forced UDP encapsulation (the guest's
+// charon has encap = yes, so it fakes NAT detection and both sides float to 4500; our side
+// needs nothing for that: it follows the NAT-D payloads), without and with ESN, our endpoint
+// initiating and responding; plus two cases where our side forces UDP (our encap = yes). In every case: ping6 both ways between the inner
+// addresses (the guest's sit tunnel and our TUN); what the guest kernel installed (`ip xfrm
+// state/policy`: transport mode, proto 41 selectors, ESN flag, espinudp encap, SPIs, packet
+// counts) agrees with our `status`; a capture on the bridge shows only ESP (raw or in UDP 4500)
+// between the endpoints and no clear-text protocol 41; SIGTERM deletes the SAs in the guest.
+//
+// One guest boot serves all ten cases (swanctl --load-all replaces the connection between
+// cases; our daemon is started afresh for each and stopped with SIGTERM).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NetLab, netnsSkipReason, waitFor, type Netns } from "./helpers/netns.js";
+import { ensureDebian } from "./helpers/apt.js";
+import { ensureUml, UmlGuest, XFRM_MODULES } from "./helpers/uml.js";
+import { readPcap } from "./helpers/pcap.js";
+import { loadAddon } from "../src/node/addon.js";
+import { controlRequest } from "../src/control.js";
+import type { DaemonStatus } from "../src/daemon.js";
+
+const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
+const CLI = join(REPO, "dist/cli.js");
+const addon = loadAddon();
+const skip = netnsSkipReason() ?? (addon.ok ? undefined : addon.reason) ?? ensureUml() ?? ensureDebian("/usr/bin/tcpdump", ["tcpdump"]);
+
+const US = "203.0.113.1";
+const GUEST = "203.0.113.2";
+const US6 = "2001:db8:a::1";
+const GUEST6 = "2001:db8:b::1";
+const PSK = "uml interop secret";
+
+interface Case {
+  /** UDP encapsulation: none (raw ESP), or forced by `encap = yes` on the guest's or on our side */
+  udp: "no" | "guest" | "ours";
+  esn: boolean;
+  weInitiate: boolean;
+}
+const CASES: Case[] = [];
+for (const udp of ["no", "guest"] as const) for (const esn of [false, true]) for (const weInitiate of [true, false]) CASES.push({ udp, esn, weInitiate });
+// Our own `encap = yes` (fake NAT-D source hash, as charon does) against the kernel, too.
+CASES.push({ udp: "ours", esn: true, weInitiate: true }, { udp: "ours", esn: false, weInitiate: false });
+const label = (c: Case) => `${c.udp === "no" ? "raw ESP" : `UDP-encapsulated (forced by ${c.udp === "guest" ? "the guest" : "us"})`}, ${c.esn ? "ESN" : "no ESN"}, ${c.weInitiate ? "we initiate" : "the guest initiates"}`;
+
+function ourConfig(c: Case): string {
+  return `
+connections {
+  net {
+    local_addrs = ${US}
+    remote_addrs = ${GUEST}
+    encap = ${c.udp === "ours" ? "yes" : "no"}
+    mobike = no
+    proposals = aes128gcm16-prfsha256-ecp256
+    local { auth = psk
+      id = ${US} }
+    remote { auth = psk
+      id = ${GUEST} }
+    children {
+      v6 {
+        mode = transport
+        local_ts = dynamic[41]
+        remote_ts = dynamic[41]
+        esp_proposals = ${c.esn ? "aes128gcm16-esn" : "aes128gcm16"}
+        start_action = ${c.weInitiate ? "start" : "none"}
+      }
+    }
+  }
+}
+secrets { ike-net { secret = "${PSK}" } }
+tunnels {
+  t6 {
+    local = ${US}
+    remote = ${GUEST}
+    address = ${US6}/64
+    routes = 2001:db8:b::/64
+  }
+}
+`;
+}
+
+function guestConfig(c: Case): string {
+  return `connections {
+  uml {
+    local_addrs = ${GUEST}
+    remote_addrs = ${US}
+    proposals = aes128gcm16-prfsha256-ecp256
+    mobike = no
+    encap = ${c.udp === "guest" ? "yes" : "no"}
+    local {
+      auth = psk
+      id = ${GUEST}
+    }
+    remote {
+      auth = psk
+      id = ${US}
+    }
+    children {
+      s {
+        mode = transport
+        local_ts = dynamic[41]
+        remote_ts = dynamic[41]
+        esp_proposals = ${c.esn ? "aes128gcm16-esn" : "aes128gcm16"}
+      }
+    }
+  }
+}
+secrets {
+  ike-uml {
+    id-a = ${GUEST}
+    id-b = ${US}
+    secret = "${PSK}"
+  }
+}
+`;
+}
+
+interface Daemon {
+  child: ChildProcess;
+  log(): string;
+  exited: Promise<number | null>;
+  socket: string;
+}
+
+function startDaemon(ns: Netns, dir: string, name: string, conf: string): Daemon {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(file, conf);
+  const socket = join(dir, `${name}.sock`);
+  const child = ns.spawn(["node", CLI, "up", file, "--socket", socket], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (d: string) => (log += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return { child, log: () => log, exited, socket };
+}
+
+async function status(d: Daemon): Promise<DaemonStatus | undefined> {
+  try {
+    const r = await controlRequest<DaemonStatus>({ command: "status" }, d.socket, 3000);
+    return r.ok ? r.result : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function ping(ns: Netns, from: string, to: string): Promise<number> {
+  const r = await ns.execAsync(["ping", "-6", "-n", "-c", "3", "-i", "0.3", "-W", "3", "-I", from, to], { timeout: 30_000 });
+  const m = /(\d+) received/.exec(r.stdout);
+  return m ? Number(m[1]) : 0;
+}
+
+/** One `ip -s xfrm state` entry of the guest. */
+interface XfrmState {
+  src: string;
+  dst: string;
+  spi: string;
+  mode: string;
+  esn: boolean;
+  encap?: string;
+  aead?: string;
+  packets: number;
+}
+
+function parseXfrmStates(text: string): XfrmState[] {
+  return text
+    .split(/^(?=src )/m)
+    .filter((b) => b.startsWith("src "))
+    .map((b) => {
+      const head = /^src (\S+) dst (\S+)/.exec(b)!;
+      return {
+        src: head[1],
+        dst: head[2],
+        spi: /proto esp spi 0x([0-9a-f]{8})/.exec(b)?.[1] ?? "",
+        mode: /mode (\w+)/.exec(b)?.[1] ?? "",
+        esn: /flag [^\n]*\besn\b/.test(b),
+        encap: /encap type (\S+ sport \d+ dport \d+)/.exec(b)?.[1],
+        aead: /aead (\S+) 0x[0-9a-f]+ \((\d+) bits\) (\d+)/.exec(b)?.slice(1).join(" ").replace(/^(\S+) (\d+) (\d+)$/, "$1 $2-bit key+salt, $3-bit ICV"),
+        packets: Number(/lifetime current:\s+\d+\(bytes\), (\d+)\(packets\)/.exec(b)?.[1] ?? NaN),
+      };
+    });
+}
+
+/** The guest's SAs and SA policies (`ip xfrm state`, `ip xfrm policy` without charon's per-socket bypass policies). */
+async function guestXfrm(guest: UmlGuest): Promise<{ states: string; policies: string }> {
+  const states = await guest.run("ip -s xfrm state");
+  const policies = (await guest.run("ip xfrm policy"))
+    .split(/^(?=src )/m)
+    .filter((p) => !/^\tsocket (in|out) /m.test(p))
+    .join("");
+  return { states, policies };
+}
+
+/** What crossed the bridge between the two IPv4 endpoints, by kind. */
+function classify(pcap: Uint8Array): Record<string, number> {
+  const counts: Record<string, number> = {};
+  const add = (k: string) => (counts[k] = (counts[k] ?? 0) + 1);
+  const { linktype, packets } = readPcap(pcap);
+  expect(linktype).toBe(1); // Ethernet
+  for (const p of packets) {
+    if (p.length < 34 || p[12] !== 0x08 || p[13] !== 0x00) continue; // IPv4 only (ARP, IPv6 ND of the links are not ours)
+    const ip = p.subarray(14);
+    const src = ip.subarray(12, 16).join(".");
+    const dst = ip.subarray(16, 20).join(".");
+    const dir = src === US && dst === GUEST ? "us>guest" : src === GUEST && dst === US ? "guest>us" : "other";
+    const proto = ip[9];
+    const ihl = (ip[0] & 15) * 4;
+    if (proto === 50) add(`${dir} esp`);
+    else if (proto === 41) add(`${dir} clear-6in4`);
+    else if (proto === 17) {
+      const sport = (ip[ihl] << 8) | ip[ihl + 1];
+      const dport = (ip[ihl + 2] << 8) | ip[ihl + 3];
+      const payload = ip.subarray(ihl + 8);
+      if (sport === 4500 && dport === 4500) {
+        if (payload.length === 1 && payload[0] === 0xff) add(`${dir} nat-keepalive`);
+        else if (payload.length >= 4 && payload[0] === 0 && payload[1] === 0 && payload[2] === 0 && payload[3] === 0) add(`${dir} ike-4500`);
+        else add(`${dir} esp-in-udp`);
+      } else if (sport === 500 || dport === 500) add(`${dir} ike-500`);
+      else add(`${dir} udp ${sport}>${dport}`);
+    } else add(`${dir} proto ${proto}`);
+  }
+  return counts;
+}
+
+/** tcpdump on the bridge; stop() resolves to the capture. */
+async function capture(ns: Netns, dir: string, name: string): Promise<{ stop(): Promise<Uint8Array> }> {
+  const file = join(dir, `${name}.pcap`);
+  const p = ns.spawn(["tcpdump", "-i", "br0", "-n", "-U", "-s", "256", "-w", file], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  p.stderr!.setEncoding("utf8");
+  p.stderr!.on("data", (d: string) => (err += d));
+  const gone = new Promise<void>((r) => p.once("exit", () => r()));
+  await waitFor(() => /listening on br0/.test(err), 20_000, () => `tcpdump on br0: ${err}`);
+  return {
+    async stop() {
+      p.kill("SIGINT");
+      await gone;
+      return new Uint8Array(readFileSync(file));
+    },
+  };
+}
+
+describe.skipIf(skip)("daemon vs strongSwan + the Linux kernel's XFRM in User-Mode-Linux: RFC 4891 §5.1", () => {
+  let lab: NetLab;
+  let BR: Netns;
+  let U: Netns;
+  let guest: UmlGuest;
+  let dir: string;
+  const timings: string[] = [];
+
+  beforeAll(async () => {
+    lab = new NetLab();
+    BR = lab.ns("br");
+    U = lab.ns("us");
+    BR.ip("link", "add", "br0", "type", "bridge");
+    BR.ip("link", "set", "br0", "up");
+    lab.veth(U, BR, { nameA: "eth0", nameB: "vus", addrA: [`${US}/24`] });
+    BR.ip("link", "set", "vus", "master", "br0");
+    dir = lab.tempDir("uml-daemon");
+    let t = Date.now();
+    guest = await UmlGuest.boot({ lab, ns: BR, bridge: "br0" });
+    timings.push(`boot ${guest.bootMs} ms`);
+    t = Date.now();
+    await guest.insmod(XFRM_MODULES);
+    timings.push(`insmod ${Date.now() - t} ms`);
+    await guest.run(`ip addr add ${GUEST}/24 dev eth0\nip link set eth0 up`);
+    t = Date.now();
+    await guest.startCharon();
+    timings.push(`charon ${Date.now() - t} ms`);
+    // The two endpoints see each other on the bridge before any IPsec.
+    const r = await U.execAsync(["ping", "-n", "-c", "1", "-W", "5", GUEST], { timeout: 20_000 });
+    expect(r.status, r.stdout + r.stderr + guest.consoleTail()).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (timings.length) console.log(`UML interop timings: ${timings.join(", ")}`);
+    await guest?.shutdown();
+    lab?.cleanup();
+  });
+
+  for (const c of CASES) {
+    it(label(c), async () => {
+      const t0 = Date.now();
+      const encap = c.udp !== "no";
+      const steps: string[] = [];
+      let tl = t0;
+      const step = (n: string) => { steps.push(`${n} ${Date.now() - tl}`); tl = Date.now(); };
+      const name = `${c.udp === "no" ? "raw" : `udp-${c.udp}`}-${c.esn ? "esn" : "noesn"}-${c.weInitiate ? "i" : "r"}`;
+      // A clean guest: no SAs left from the previous case, no sit tunnel, this case's connection.
+      await guest.run("ip tunnel del sit1 2>/dev/null || true");
+      await guest.loadSwanctl(guestConfig(c));
+      expect(await guestXfrm(guest)).toEqual({ states: "", policies: "" });
+      const cap = await capture(BR, dir, name);
+      const logFrom = guest.charonLog().length;
+      const d = startDaemon(U, dir, name, ourConfig(c));
+      try {
+        await waitFor(() => status(d), 30_000, () => `our control socket; log:\n${d.log()}`);
+        if (!c.weInitiate) {
+          const out = await guest.swanctl("--initiate --child s --timeout 30", 60_000);
+          expect(out).toContain("initiate completed successfully");
+        }
+        step("est");
+        const s = await waitFor(
+          async () => {
+            const s = await status(d);
+            return s?.sas.length === 1 && s.sas[0].state === "ESTABLISHED" && s.sas[0].children.length === 1 ? s : undefined;
+          },
+          60_000,
+          () => `an established CHILD_SA; our log:\n${d.log()}\n${guest.consoleTail()}`,
+        );
+        const ike = s.sas[0];
+        const child = ike.children[0];
+        expect(ike).toMatchObject({ connection: "net", initiator: c.weInitiate, natt: encap, algorithm: "AES_GCM_16/PRF_HMAC_SHA2_256/ECP_256" });
+        expect(child).toMatchObject({ mode: "TRANSPORT", esn: c.esn, encap, localTs: `${US}/32[41]`, remoteTs: `${GUEST}/32[41]`, tunnel: "t6" });
+        expect(child.algorithm).toBe(`AES_GCM_16-128${c.esn ? "/ESN" : ""}`);
+
+        // What charon negotiated and the guest kernel installed.
+        await waitFor(() => /CHILD_SA s\{\d+\} established/.test(guest.charonLog().slice(logFrom)), 30_000, () => `the guest's CHILD_SA\n${guest.consoleTail()}`);
+        const glog = guest.charonLog().slice(logFrom);
+        expect(glog).toContain(`selected proposal: ESP:AES_GCM_16_128${c.esn ? "/EXT_SEQ" : "/NO_EXT_SEQ"}`);
+        if (c.udp === "guest") expect(glog).toContain("faking NAT situation to enforce UDP encapsulation");
+        if (c.udp === "ours") expect(glog).toMatch(/remote host is behind NAT/);
+        if (c.udp === "no") expect(glog).not.toMatch(/behind NAT|faking NAT/);
+        const { policies } = await guestXfrm(guest);
+        expect(policies).toContain(`src ${GUEST}/32 dst ${US}/32 proto ipv6 \n\tdir out`);
+        expect(policies).toContain(`src ${US}/32 dst ${GUEST}/32 proto ipv6 \n\tdir in`);
+        expect(policies).toContain("mode transport");
+
+        // The sit tunnel comes up after the CHILD_SA (else its first packets go out in clear).
+        await guest.run(`ip tunnel add sit1 mode sit local ${GUEST} remote ${US} ttl 64
+ip link set sit1 up
+ip addr add ${GUEST6}/64 dev sit1
+ip route add 2001:db8:a::/64 dev sit1`);
+        step("sit");
+        const pingOut = await guest.sh(`ping -6 -n -c 3 -i 0.3 -W 3 -I ${GUEST6} ${US6} || true`, 60_000);
+        const fromGuest = Number(/(\d+) received/.exec(pingOut.out)?.[1] ?? 0);
+        expect(fromGuest, pingOut.out + d.log()).toBeGreaterThanOrEqual(2);
+        step("pingG");
+        const fromUs = await ping(U, US6, GUEST6);
+        expect(fromUs, d.log()).toBeGreaterThanOrEqual(2);
+
+        step("pingU");
+        const states = parseXfrmStates((await guestXfrm(guest)).states);
+        expect(states).toHaveLength(2);
+        const after = (await status(d))!;
+        const ours = after.sas[0].children[0];
+        const gOut = states.find((x) => x.src === GUEST)!;
+        const gIn = states.find((x) => x.src === US)!;
+        for (const x of [gOut, gIn]) {
+          expect(x).toMatchObject({ mode: "transport", esn: c.esn, aead: "rfc4106(gcm(aes)) 160-bit key+salt, 128-bit ICV" });
+          expect(x.encap).toBe(encap ? "espinudp sport 4500 dport 4500" : undefined);
+        }
+        expect(gOut.spi).toBe(ours.in!.spi);
+        expect(gIn.spi).toBe(ours.out!.spi);
+        // Every echo both ways went through the SAs: the kernel's counters equal ours.
+        expect(ours.out!.packets).toBeGreaterThanOrEqual(fromGuest + fromUs);
+        expect(gIn.packets).toBe(ours.out!.packets);
+        expect(ours.in!.packets).toBe(gOut.packets);
+        expect(ours.in!.drops, JSON.stringify(ours.in)).toEqual(Object.fromEntries(Object.keys(ours.in!.drops).map((k) => [k, 0])));
+        if (encap) {
+          expect(after.udp.espOut).toBe(ours.out!.packets);
+          expect(after.raw.txPackets).toBe(0);
+        } else {
+          expect(after.udp.espOut).toBe(0);
+          expect(after.raw.txPackets).toBe(ours.out!.packets);
+        }
+
+        // SIGTERM: our daemon deletes the IKE_SA; the guest removes its SAs and policies.
+        step("checks");
+        d.child.kill("SIGTERM");
+        expect(await d.exited).toBe(0);
+        await waitFor(async () => { const x = await guestXfrm(guest); return x.states === "" && x.policies === ""; }, 30_000, () => `the guest's SAs gone\n${guest.consoleTail()}`);
+        expect(guest.charonLog().slice(logFrom)).toMatch(/received DELETE for IKE_SA uml\[\d+\]/);
+
+        // On the wire: ESP only (raw, or in UDP 4500), both ways, and no clear-text 6in4.
+        step("deleted");
+        const wire = classify(await cap.stop());
+        const esp = encap ? "esp-in-udp" : "esp";
+        expect(wire[`us>guest ${esp}`], JSON.stringify(wire)).toBe(gIn.packets);
+        expect(wire[`guest>us ${esp}`], JSON.stringify(wire)).toBe(gOut.packets);
+        expect(wire[`us>guest ${encap ? "esp" : "esp-in-udp"}`] ?? 0).toBe(0);
+        expect(wire["us>guest clear-6in4"] ?? 0).toBe(0);
+        expect(wire["guest>us clear-6in4"] ?? 0).toBe(0);
+        if (encap) expect(wire["us>guest ike-4500"] ?? 0).toBeGreaterThan(0);
+        else expect(wire["us>guest ike-4500"] ?? 0).toBe(0);
+        timings.push(`${name} ${Date.now() - t0} ms (${steps.join(" ")})`);
+      } finally {
+        if (d.child.exitCode === null && d.child.signalCode === null) {
+          d.child.kill("SIGKILL");
+          await d.exited;
+        }
+        await cap.stop().catch(() => undefined);
+        if (guest.running) await guest.sh("swanctl --terminate --ike uml --force --timeout 5 --uri unix:///run/charon.vici >/dev/null 2>&1 || true; ip tunnel del sit1 2>/dev/null || true").catch(() => undefined);
+      }
+    });
+  }
+});
