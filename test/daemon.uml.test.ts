@@ -9,14 +9,16 @@
 // The matrix: raw ESP (encap = no on both sides) and forced UDP encapsulation (the guest's
 // charon has encap = yes, so it fakes NAT detection and both sides float to 4500; our side
 // needs nothing for that: it follows the NAT-D payloads), without and with ESN, our endpoint
-// initiating and responding; plus two cases where our side forces UDP (our encap = yes). In every case: ping6 both ways between the inner
+// initiating and responding; plus two cases where our side forces UDP (our encap = yes). Three
+// cases go on with a CHILD_SA rekey by each side and ping6 on the new SAs. In every case: ping6 both ways between the inner
 // addresses (the guest's sit tunnel and our TUN); what the guest kernel installed (`ip xfrm
 // state/policy`: transport mode, proto 41 selectors, ESN flag, espinudp encap, SPIs, packet
 // counts) agrees with our `status`; a capture on the bridge shows only ESP (raw or in UDP 4500)
 // between the endpoints and no clear-text protocol 41; SIGTERM deletes the SAs in the guest.
 //
-// One guest boot serves all ten cases (swanctl --load-all replaces the connection between
-// cases; our daemon is started afresh for each and stopped with SIGTERM).
+// One guest boot serves all cases (swanctl --load-all replaces the connection between cases;
+// our daemon is started afresh for each and stopped with SIGTERM). `npm test` runs six of the
+// ten cases (see ALL); `npm run interop` (UML_INTEROP=full) runs all ten.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -28,7 +30,7 @@ import { ensureUml, UmlGuest, XFRM_MODULES } from "./helpers/uml.js";
 import { readPcap } from "./helpers/pcap.js";
 import { loadAddon } from "../src/node/addon.js";
 import { controlRequest } from "../src/control.js";
-import type { DaemonStatus } from "../src/daemon.js";
+import type { ChildStatus, DaemonStatus } from "../src/daemon.js";
 
 const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 const CLI = join(REPO, "dist/cli.js");
@@ -46,12 +48,29 @@ interface Case {
   udp: "no" | "guest" | "ours";
   esn: boolean;
   weInitiate: boolean;
+  /** then a CHILD_SA rekey by each side */
+  rekey?: boolean;
 }
-const CASES: Case[] = [];
-for (const udp of ["no", "guest"] as const) for (const esn of [false, true]) for (const weInitiate of [true, false]) CASES.push({ udp, esn, weInitiate });
-// Our own `encap = yes` (fake NAT-D source hash, as charon does) against the kernel, too.
-CASES.push({ udp: "ours", esn: true, weInitiate: true }, { udp: "ours", esn: false, weInitiate: false });
-const label = (c: Case) => `${c.udp === "no" ? "raw ESP" : `UDP-encapsulated (forced by ${c.udp === "guest" ? "the guest" : "us"})`}, ${c.esn ? "ESN" : "no ESN"}, ${c.weInitiate ? "we initiate" : "the guest initiates"}`;
+// The whole matrix; `ci` marks the slice `npm test` runs (every value of every axis, each
+// encapsulation with each initiator, a rekey by each side with raw ESP and with UDP, ESN and
+// not); UML_INTEROP=full (`npm run interop`) runs all ten.
+const ALL: (Case & { ci?: true })[] = [
+  { udp: "no", esn: false, weInitiate: true, rekey: true, ci: true },
+  { udp: "no", esn: false, weInitiate: false },
+  { udp: "no", esn: true, weInitiate: true },
+  { udp: "no", esn: true, weInitiate: false, rekey: true, ci: true },
+  { udp: "guest", esn: false, weInitiate: true },
+  { udp: "guest", esn: false, weInitiate: false, ci: true },
+  { udp: "guest", esn: true, weInitiate: true, rekey: true, ci: true },
+  { udp: "guest", esn: true, weInitiate: false },
+  // Our own `encap = yes` (a NAT-D source hash that cannot match, as charon does).
+  { udp: "ours", esn: true, weInitiate: true, ci: true },
+  { udp: "ours", esn: false, weInitiate: false, ci: true },
+];
+const full = process.env.UML_INTEROP === "full";
+const CASES = full ? ALL : ALL.filter((c) => c.ci);
+const label = (c: Case) =>
+  `${c.udp === "no" ? "raw ESP" : `UDP-encapsulated (forced by ${c.udp === "guest" ? "the guest" : "us"})`}, ${c.esn ? "ESN" : "no ESN"}, ${c.weInitiate ? "we initiate" : "the guest initiates"}${c.rekey ? ", then each side rekeys" : ""}`;
 
 function ourConfig(c: Case): string {
   return `
@@ -72,7 +91,7 @@ connections {
         local_ts = dynamic[41]
         remote_ts = dynamic[41]
         esp_proposals = ${c.esn ? "aes128gcm16-esn" : "aes128gcm16"}
-        start_action = ${c.weInitiate ? "start" : "none"}
+        start_action = ${c.weInitiate ? "start" : "none"}${c.rekey ? "\n        rekey_packets = 20\n        rand_packets = 0\n        life_packets = 100000" : ""}
       }
     }
   }
@@ -190,10 +209,39 @@ function parseXfrmStates(text: string): XfrmState[] {
     });
 }
 
+/** Our CHILD_SA once its inbound SPI is no longer `oldSpi` (a rekey replaced it). */
+async function rekeyed(d: Daemon, oldSpi: string, what: string): Promise<ChildStatus> {
+  return waitFor(
+    async () => {
+      const c = (await status(d))?.sas[0]?.children;
+      return c?.length === 1 && c[0].in && c[0].in.spi !== oldSpi ? c[0] : undefined;
+    },
+    30_000,
+    () => `${what}: our CHILD_SA with a new inbound SPI (old ${oldSpi}); log:\n${d.log()}`,
+  );
+}
+
+async function pingBothWays(guest: UmlGuest, U: Netns, d: Daemon): Promise<void> {
+  const g = await guest.sh(`ping -6 -n -c 3 -i 0.3 -W 3 -I ${GUEST6} ${US6} || true`, 60_000);
+  expect(Number(/(\d+) received/.exec(g.out)?.[1] ?? 0), g.out + d.log()).toBeGreaterThanOrEqual(2);
+  expect(await ping(U, US6, GUEST6), d.log()).toBeGreaterThanOrEqual(2);
+}
+
+/** The guest kernel holds the SAs of our CHILD_SA `c` (its outbound = our inbound), and has counted traffic on both. */
+async function expectGuestSpis(guest: UmlGuest, c: ChildStatus): Promise<void> {
+  const states = parseXfrmStates((await guestXfrm(guest)).states);
+  const gOut = states.find((x) => x.src === GUEST && x.spi === c.in!.spi);
+  const gIn = states.find((x) => x.src === US && x.spi === c.out!.spi);
+  expect(gOut, JSON.stringify(states)).toBeDefined();
+  expect(gIn, JSON.stringify(states)).toBeDefined();
+  expect(gOut!.packets).toBeGreaterThanOrEqual(4);
+  expect(gIn!.packets).toBeGreaterThanOrEqual(4);
+}
+
 /** The guest's SAs and SA policies (`ip xfrm state`, `ip xfrm policy` without charon's per-socket bypass policies). */
 async function guestXfrm(guest: UmlGuest): Promise<{ states: string; policies: string }> {
-  const states = await guest.run("ip -s xfrm state");
-  const policies = (await guest.run("ip xfrm policy"))
+  const [states, all] = (await guest.run("ip -s xfrm state; echo '--8<--'; ip xfrm policy")).split("--8<--\n");
+  const policies = all
     .split(/^(?=src )/m)
     .filter((p) => !/^\tsocket (in|out) /m.test(p))
     .join("");
@@ -231,20 +279,24 @@ function classify(pcap: Uint8Array): Record<string, number> {
   return counts;
 }
 
-/** tcpdump on the bridge; stop() resolves to the capture. */
-async function capture(ns: Netns, dir: string, name: string): Promise<{ stop(): Promise<Uint8Array> }> {
+/**
+ * tcpdump on our port of the bridge (every frame between us and the guest); stop() resolves to
+ * the capture and tcpdump's report. --immediate-mode: with the default buffering (TPACKET_V3
+ * blocks retired after a timeout) the last packets before SIGINT never reached the file.
+ */
+async function capture(ns: Netns, dir: string, name: string): Promise<{ stop(): Promise<{ pcap: Uint8Array; report: string }> }> {
   const file = join(dir, `${name}.pcap`);
-  const p = ns.spawn(["tcpdump", "-i", "br0", "-n", "-U", "-s", "256", "-w", file], { stdio: ["ignore", "ignore", "pipe"] });
+  const p = ns.spawn(["tcpdump", "-i", "vus", "-n", "--immediate-mode", "-U", "-s", "256", "-w", file], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   p.stderr!.setEncoding("utf8");
   p.stderr!.on("data", (d: string) => (err += d));
   const gone = new Promise<void>((r) => p.once("exit", () => r()));
-  await waitFor(() => /listening on br0/.test(err), 20_000, () => `tcpdump on br0: ${err}`);
+  await waitFor(() => /listening on vus/.test(err), 20_000, () => `tcpdump on vus: ${err}`);
   return {
     async stop() {
       p.kill("SIGINT");
       await gone;
-      return new Uint8Array(readFileSync(file));
+      return { pcap: new Uint8Array(readFileSync(file)), report: err };
     },
   };
 }
@@ -296,7 +348,6 @@ describe.skipIf(skip)("daemon vs strongSwan + the Linux kernel's XFRM in User-Mo
       const step = (n: string) => { steps.push(`${n} ${Date.now() - tl}`); tl = Date.now(); };
       const name = `${c.udp === "no" ? "raw" : `udp-${c.udp}`}-${c.esn ? "esn" : "noesn"}-${c.weInitiate ? "i" : "r"}`;
       // A clean guest: no SAs left from the previous case, no sit tunnel, this case's connection.
-      await guest.run("ip tunnel del sit1 2>/dev/null || true");
       await guest.loadSwanctl(guestConfig(c));
       expect(await guestXfrm(guest)).toEqual({ states: "", policies: "" });
       const cap = await capture(BR, dir, name);
@@ -374,24 +425,54 @@ ip route add 2001:db8:a::/64 dev sit1`);
           expect(after.raw.txPackets).toBe(ours.out!.packets);
         }
 
-        // SIGTERM: our daemon deletes the IKE_SA; the guest removes its SAs and policies.
+        // On the wire: ESP only (raw, or in UDP 4500), both ways, exactly the packets both
+        // sides counted, and no clear-text 6in4.
         step("checks");
-        d.child.kill("SIGTERM");
-        expect(await d.exited).toBe(0);
-        await waitFor(async () => { const x = await guestXfrm(guest); return x.states === "" && x.policies === ""; }, 30_000, () => `the guest's SAs gone\n${guest.consoleTail()}`);
-        expect(guest.charonLog().slice(logFrom)).toMatch(/received DELETE for IKE_SA uml\[\d+\]/);
-
-        // On the wire: ESP only (raw, or in UDP 4500), both ways, and no clear-text 6in4.
-        step("deleted");
-        const wire = classify(await cap.stop());
+        const { pcap, report } = await cap.stop();
+        const wire = classify(pcap);
+        const seen = `${JSON.stringify(wire)}\n${report}`;
         const esp = encap ? "esp-in-udp" : "esp";
-        expect(wire[`us>guest ${esp}`], JSON.stringify(wire)).toBe(gIn.packets);
-        expect(wire[`guest>us ${esp}`], JSON.stringify(wire)).toBe(gOut.packets);
+        expect(wire[`us>guest ${esp}`], seen).toBe(gIn.packets);
+        expect(wire[`guest>us ${esp}`], seen).toBe(gOut.packets);
         expect(wire[`us>guest ${encap ? "esp" : "esp-in-udp"}`] ?? 0).toBe(0);
+        expect(wire[`guest>us ${encap ? "esp" : "esp-in-udp"}`] ?? 0).toBe(0);
         expect(wire["us>guest clear-6in4"] ?? 0).toBe(0);
         expect(wire["guest>us clear-6in4"] ?? 0).toBe(0);
         if (encap) expect(wire["us>guest ike-4500"] ?? 0).toBeGreaterThan(0);
         else expect(wire["us>guest ike-4500"] ?? 0).toBe(0);
+
+        if (c.rekey) {
+          // CHILD_SA rekeys (CREATE_CHILD_SA with USE_TRANSPORT_MODE) with the kernel's SAs:
+          // the guest's (swanctl --rekey), then ours (rekey_packets).
+          step("wire");
+          expect(await guest.swanctl("--rekey --child s")).toContain("rekey completed successfully");
+          const r1 = await rekeyed(d, ours.in!.spi, "the guest's rekey");
+          await pingBothWays(guest, U, d);
+          await expectGuestSpis(guest, r1);
+          step("rekey1");
+          // 25 echoes: more than rekey_packets = 20 in each direction on the new SA.
+          await U.execAsync(["ping", "-6", "-n", "-q", "-c", "25", "-i", "0.05", "-W", "3", "-I", US6, GUEST6], { timeout: 30_000 });
+          const r2 = await rekeyed(d, r1.in!.spi, "our rekey_packets rekey");
+          expect(d.log()).toMatch(/rekeying CHILD_SA v6\{\d+\} [0-9a-f]{8}_i: rekey_packets 20 \(\d+ packets\)/);
+          await pingBothWays(guest, U, d);
+          await expectGuestSpis(guest, r2);
+          expect(r2.in!.drops, JSON.stringify(r2.in)).toEqual(Object.fromEntries(Object.keys(r2.in!.drops).map((k) => [k, 0])));
+          step("rekey2");
+        }
+
+        // SIGTERM: our daemon deletes the IKE_SA; the guest removes its SAs and policies.
+        d.child.kill("SIGTERM");
+        expect(await d.exited).toBe(0);
+        await waitFor(
+          async () => {
+            const x = await guestXfrm(guest);
+            return x.states === "" && x.policies === "";
+          },
+          30_000,
+          () => `the guest's SAs gone\n${guest.consoleTail()}`,
+        );
+        expect(guest.charonLog().slice(logFrom)).toMatch(/received DELETE for IKE_SA uml\[\d+\]/);
+        step("deleted");
         timings.push(`${name} ${Date.now() - t0} ms (${steps.join(" ")})`);
       } finally {
         if (d.child.exitCode === null && d.child.signalCode === null) {

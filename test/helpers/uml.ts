@@ -372,7 +372,8 @@ while :; do
     [ -e "$f" ] || continue
     n=\${f%.sh}
     [ -e "$n.rc" ] && continue
-    timeout -s KILL "$(cat $n.limit 2>/dev/null || echo 60)" sh "$f" >"$n.out" 2>&1 </dev/null
+    read limit <"$n.limit" || limit=60
+    timeout -s KILL "$limit" sh "$f" >"$n.out" 2>&1 </dev/null
     echo $? >"$n.rc.tmp"
     mv "$n.rc.tmp" "$n.rc"
   done
