@@ -32,8 +32,11 @@
  *   Plugins: kernel-netlink and NO kernel-libipsec, so SAs and policies go into the guest
  *   kernel's XFRM.
  * - Shut down: `shutdown()` asks init to `poweroff -f`, then SIGKILLs after a grace period.
- *   The guest's processes all live in the namespace, so NetLab.cleanup() (which kills every
- *   pid in its namespaces) also reaps a guest left behind by a failed test.
+ *   UML's helper processes survive a SIGKILL of its main process (checked), so the guest runs
+ *   as PID 1 of a PID namespace of its own, `setpriv --pdeathsig SIGKILL -- unshare --pid
+ *   --fork --kill-child=SIGKILL -- linux.uml …`: killing the unshare (or the test process
+ *   dying, even by SIGKILL) kills UML's main process, and with it every process of the guest.
+ *   NetLab.cleanup() (which kills every pid in its namespaces) is the backstop.
  * - Boot takes about 2 s on an idle machine and several times that when it is loaded; module
  *   loading about 4 s; charon's start about 1 s (measured on the 2-core development machine).
  *
@@ -173,8 +176,13 @@ export class UmlGuest {
       "quiet",
     ];
     const t0 = Date.now();
-    // stdout is a pipe (UML's console cannot epoll a regular file); the guest's TMPDIR is the host's.
-    const proc = o.ns.spawn(argv, { stdio: ["ignore", "pipe", "pipe"] });
+    // stdout is a pipe (UML's console cannot epoll a regular file). UML's helper processes
+    // outlive a killed main process, so the guest runs as PID 1 of its own PID namespace
+    // (when it dies, the kernel kills the rest), under an unshare that dies with the test
+    // process (setpriv --pdeathsig) and takes the guest with it (--kill-child).
+    const proc = o.ns.spawn(["setpriv", "--pdeathsig", "SIGKILL", "--", "unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--", ...argv], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const g = new UmlGuest(dir, proc, o.ns, tap);
     try {
       await waitFor(
@@ -338,17 +346,18 @@ done`,
     return `--- UML console (tail) ---\n${this.console.split("\n").slice(-n).join("\n")}${log ? `\n--- guest charon.log (tail) ---\n${log}` : ""}`;
   }
 
-  /** Ask init to power off; SIGKILL after `graceMs`. Idempotent; never throws. */
+  /** Ask init to power off; SIGKILL (the whole guest: see boot()) after `graceMs`. Idempotent; never throws. */
   async shutdown(graceMs = 20_000): Promise<void> {
-    if (this.exited) return;
-    try {
-      writeFileSync(join(this.dir, "halt"), "");
-    } catch {
-      /* dir gone */
+    if (!this.exited) {
+      try {
+        writeFileSync(join(this.dir, "halt"), "");
+      } catch {
+        /* dir gone */
+      }
+      const t = setTimeout(() => this.proc.kill("SIGKILL"), graceMs);
+      await this.gone;
+      clearTimeout(t);
     }
-    const t = setTimeout(() => this.proc.kill("SIGKILL"), graceMs);
-    await this.gone;
-    clearTimeout(t);
   }
 }
 
