@@ -14,7 +14,8 @@
 // addresses (the guest's sit tunnel and our TUN); what the guest kernel installed (`ip xfrm
 // state/policy`: transport mode, proto 41 selectors, ESN flag, espinudp encap, SPIs, packet
 // counts) agrees with our `status`; a capture on the bridge shows only ESP (raw or in UDP 4500)
-// between the endpoints and no clear-text protocol 41; SIGTERM deletes the SAs in the guest.
+// between the endpoints; SIGTERM deletes the SAs in the guest. When the guest initiates, its
+// sit tunnel first sends 6in4 in the clear (no SA yet), and we drop every such packet.
 //
 // One guest boot serves all cases (swanctl --load-all replaces the connection between cases;
 // our daemon is started afresh for each and stopped with SIGTERM). `npm test` runs six of the
@@ -356,6 +357,25 @@ describe.skipIf(skip)("daemon vs strongSwan + the Linux kernel's XFRM in User-Mo
       try {
         await waitFor(() => status(d), 30_000, () => `our control socket; log:\n${d.log()}`);
         if (!c.weInitiate) {
+          // Before any SA (the guest initiates later): the guest's sit sends 6in4 in the clear,
+          // which our SPD says to PROTECT, so we drop it (RFC 4891 §5, DESIGN check 4); our own
+          // echo requests have no SA to go out on and are not sent in the clear either.
+          const clear = await guest.sh(
+            `ip tunnel add sit1 mode sit local ${GUEST} remote ${US} ttl 64
+ip link set sit1 up
+ip addr add ${GUEST6}/64 dev sit1
+ip route add 2001:db8:a::/64 dev sit1
+ping -6 -n -c 3 -i 0.3 -W 1 -I ${GUEST6} ${US6} || true
+ip tunnel del sit1`,
+            60_000,
+          );
+          expect(clear.out).toContain("3 packets transmitted, 0 received");
+          const r = await U.execAsync(["ping", "-6", "-n", "-c", "2", "-i", "0.3", "-W", "1", "-I", US6, GUEST6], { timeout: 30_000 });
+          expect(r.stdout).toContain("2 packets transmitted, 0 received");
+          const s0 = (await status(d))!;
+          expect(s0.drops["cleartext-protected"]).toBeGreaterThanOrEqual(3);
+          expect(s0.drops["no-outbound-sa"]).toBeGreaterThanOrEqual(2);
+          expect(s0.raw.txPackets + s0.udp.espOut).toBe(0);
           const out = await guest.swanctl("--initiate --child s --timeout 30", 60_000);
           expect(out).toContain("initiate completed successfully");
         }
@@ -437,7 +457,9 @@ ip route add 2001:db8:a::/64 dev sit1`);
         expect(wire[`us>guest ${encap ? "esp" : "esp-in-udp"}`] ?? 0).toBe(0);
         expect(wire[`guest>us ${encap ? "esp" : "esp-in-udp"}`] ?? 0).toBe(0);
         expect(wire["us>guest clear-6in4"] ?? 0).toBe(0);
-        expect(wire["guest>us clear-6in4"] ?? 0).toBe(0);
+        // Only the guest's clear 6in4 from before the SA (if it initiates), every one dropped.
+        expect(wire["guest>us clear-6in4"] ?? 0).toBe(after.drops["cleartext-protected"] ?? 0);
+        if (!c.weInitiate) expect(wire["guest>us clear-6in4"]).toBeGreaterThanOrEqual(3);
         if (encap) expect(wire["us>guest ike-4500"] ?? 0).toBeGreaterThan(0);
         else expect(wire["us>guest ike-4500"] ?? 0).toBe(0);
 
