@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetLab, netnsSkipReason, waitFor, type Netns } from "./helpers/netns.js";
 import { ensureDebian } from "./helpers/apt.js";
-import { ensureUml, UmlGuest, XFRM_MODULES } from "./helpers/uml.js";
+import { ensureUml, moduleLoadOrder, UmlGuest, XFRM_MODULES } from "./helpers/uml.js";
 import { readPcap } from "./helpers/pcap.js";
 import { loadAddon } from "../src/node/addon.js";
 import { controlRequest } from "../src/control.js";
@@ -301,6 +301,37 @@ async function capture(ns: Netns, dir: string, name: string): Promise<{ stop(): 
     },
   };
 }
+
+describe("UML harness: modules in dependency order (modules.dep)", () => {
+  // The lines of Debian's 6.1.176 UML modules.dep that XFRM_MODULES needs, and one more.
+  const dep = [
+    "kernel/lib/crc-ccitt.ko:",
+    "kernel/net/ipv6/ipv6.ko: kernel/lib/crc-ccitt.ko",
+    "kernel/net/ipv4/tunnel4.ko:",
+    "kernel/net/ipv4/ip_tunnel.ko:",
+    "kernel/net/ipv6/sit.ko: kernel/net/ipv4/tunnel4.ko kernel/net/ipv4/ip_tunnel.ko kernel/net/ipv6/ipv6.ko kernel/lib/crc-ccitt.ko",
+    "kernel/net/xfrm/xfrm_algo.ko:",
+    "kernel/net/ipv4/esp4.ko: kernel/net/xfrm/xfrm_algo.ko",
+    "kernel/crypto/ghash-generic.ko: kernel/crypto/gf128mul.ko",
+    "kernel/crypto/gf128mul.ko:",
+  ].join("\n");
+  it("puts each module after what it needs, once, and finds names with - or _", () => {
+    expect(moduleLoadOrder(dep, ["sit", "esp4", "ipv6", "ghash_generic"])).toEqual([
+      "kernel/net/ipv4/tunnel4.ko",
+      "kernel/net/ipv4/ip_tunnel.ko",
+      "kernel/lib/crc-ccitt.ko",
+      "kernel/net/ipv6/ipv6.ko",
+      "kernel/net/ipv6/sit.ko",
+      "kernel/net/xfrm/xfrm_algo.ko",
+      "kernel/net/ipv4/esp4.ko",
+      "kernel/crypto/gf128mul.ko",
+      "kernel/crypto/ghash-generic.ko",
+    ]);
+  });
+  it("names a module it cannot find", () => {
+    expect(() => moduleLoadOrder(dep, ["esp4", "esp6"])).toThrow("no module 'esp6' in modules.dep");
+  });
+});
 
 describe.skipIf(skip)("daemon vs strongSwan + the Linux kernel's XFRM in User-Mode-Linux: RFC 4891 §5.1", () => {
   let lab: NetLab;
