@@ -9,19 +9,20 @@
 // The matrix: raw ESP (encap = no on both sides) and forced UDP encapsulation (the guest's
 // charon has encap = yes, so it fakes NAT detection and both sides float to 4500; our side
 // needs nothing for that: it follows the NAT-D payloads), without and with ESN, our endpoint
-// initiating and responding; plus two cases where our side forces UDP (our encap = yes). Three
-// cases go on with a CHILD_SA rekey by each side and ping6 on the new SAs. In every case: ping6 both ways between the inner
-// addresses (the guest's sit tunnel and our TUN); what the guest kernel installed (`ip xfrm
-// state/policy`: transport mode, proto 41 selectors, ESN flag, espinudp encap, SPIs, packet
-// counts) agrees with our `status`; a capture on the bridge shows only ESP (raw or in UDP 4500)
-// between the endpoints; SIGTERM deletes the SAs in the guest. When the guest initiates, its
-// sit tunnel first sends 6in4 in the clear (no SA yet), and we drop every such packet.
+// initiating and responding; plus two cases where our side forces UDP (our encap = yes). In
+// every case: ping6 both ways between the inner addresses (the guest's sit tunnel and our
+// TUN); what the guest kernel installed (`ip xfrm state/policy`: transport mode, proto 41
+// selectors, ESN flag, espinudp encap, SPIs, packet counts) agrees with our `status`; a
+// capture on the bridge shows only ESP (raw or in UDP 4500) between the endpoints, as many as
+// both sides counted; SIGTERM deletes the SAs in the guest. When the guest initiates, its sit
+// tunnel first sends 6in4 in the clear (no SA yet), and we drop every such packet. Three cases
+// go on with a CHILD_SA rekey by each side and ping6 on the new SAs.
 //
 // One guest boot serves all cases (swanctl --load-all replaces the connection between cases;
 // our daemon is started afresh for each and stopped with SIGTERM). `npm test` runs six of the
 // ten cases (see ALL); `npm run interop` (UML_INTEROP=full) runs all ten.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -377,7 +378,11 @@ describe.skipIf(skip)("daemon vs strongSwan + the Linux kernel's XFRM in User-Mo
       const encap = c.udp !== "no";
       const steps: string[] = [];
       let tl = t0;
-      const step = (n: string) => { steps.push(`${n} ${Date.now() - tl}`); tl = Date.now(); };
+      /** Time since the previous step, under the name of what it took. */
+      const step = (n: string) => {
+        steps.push(`${n} ${Date.now() - tl}`);
+        tl = Date.now();
+      };
       const name = `${c.udp === "no" ? "raw" : `udp-${c.udp}`}-${c.esn ? "esn" : "noesn"}-${c.weInitiate ? "i" : "r"}`;
       // A clean guest: no SAs left from the previous case, no sit tunnel, this case's connection.
       await guest.loadSwanctl(guestConfig(c));
@@ -410,7 +415,7 @@ ip tunnel del sit1`,
           const out = await guest.swanctl("--initiate --child s --timeout 30", 60_000);
           expect(out).toContain("initiate completed successfully");
         }
-        step("est");
+        step("start");
         const s = await waitFor(
           async () => {
             const s = await status(d);
@@ -442,15 +447,15 @@ ip tunnel del sit1`,
 ip link set sit1 up
 ip addr add ${GUEST6}/64 dev sit1
 ip route add 2001:db8:a::/64 dev sit1`);
-        step("sit");
+        step("established");
         const pingOut = await guest.sh(`ping -6 -n -c 3 -i 0.3 -W 3 -I ${GUEST6} ${US6} || true`, 60_000);
         const fromGuest = Number(/(\d+) received/.exec(pingOut.out)?.[1] ?? 0);
         expect(fromGuest, pingOut.out + d.log()).toBeGreaterThanOrEqual(2);
-        step("pingG");
+        step("guest-ping");
         const fromUs = await ping(U, US6, GUEST6);
         expect(fromUs, d.log()).toBeGreaterThanOrEqual(2);
 
-        step("pingU");
+        step("our-ping");
         const states = parseXfrmStates((await guestXfrm(guest)).states);
         expect(states).toHaveLength(2);
         const after = (await status(d))!;
@@ -478,7 +483,7 @@ ip route add 2001:db8:a::/64 dev sit1`);
 
         // On the wire: ESP only (raw, or in UDP 4500), both ways, exactly the packets both
         // sides counted, and no clear-text 6in4.
-        step("checks");
+        step("xfrm");
         const { pcap, report } = await cap.stop();
         const wire = classify(pcap);
         const seen = `${JSON.stringify(wire)}\n${report}`;
@@ -502,7 +507,7 @@ ip route add 2001:db8:a::/64 dev sit1`);
           const r1 = await rekeyed(d, ours.in!.spi, "the guest's rekey");
           await pingBothWays(guest, U, d);
           await expectGuestSpis(guest, r1);
-          step("rekey1");
+          step("guest-rekey");
           // 25 echoes: more than rekey_packets = 20 in each direction on the new SA.
           await U.execAsync(["ping", "-6", "-n", "-q", "-c", "25", "-i", "0.05", "-W", "3", "-I", US6, GUEST6], { timeout: 30_000 });
           const r2 = await rekeyed(d, r1.in!.spi, "our rekey_packets rekey");
@@ -510,7 +515,7 @@ ip route add 2001:db8:a::/64 dev sit1`);
           await pingBothWays(guest, U, d);
           await expectGuestSpis(guest, r2);
           expect(r2.in!.drops, JSON.stringify(r2.in)).toEqual(Object.fromEntries(Object.keys(r2.in!.drops).map((k) => [k, 0])));
-          step("rekey2");
+          step("our-rekey");
         }
 
         // SIGTERM: our daemon deletes the IKE_SA; the guest removes its SAs and policies.

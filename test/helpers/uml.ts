@@ -43,7 +43,7 @@
  * API: ensureUml(), UmlGuest.boot(), and on a guest: run(), sh(), insmod(), startCharon(),
  * swanctl(), charonLog(), consoleTail(), shutdown().
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDebian } from "./apt.js";
@@ -206,14 +206,18 @@ export class UmlGuest {
     return !this.exited;
   }
 
-  /** Run a shell script in the guest; resolves with its exit status and output (never rejects unless the guest is gone or the script overruns). */
+  /**
+   * Run a shell script in the guest (`sh` with `set -e`: the first failing command ends it);
+   * resolves with its exit status and output. Past `timeoutMs` the guest kills it (status
+   * 137). Rejects only if the guest is gone or does not answer at all.
+   */
   sh(script: string, timeoutMs = 60_000): Promise<GuestResult> {
     const next = this.queue.then(() => this.exec(script, timeoutMs));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  /** Run a shell script in the guest; throws with its output (and the console tail) unless it exits 0; resolves to its output. */
+  /** Run a shell script in the guest (as sh() does); throws with the script and its output unless it exits 0; resolves to its output. */
   async run(script: string, timeoutMs = 60_000): Promise<string> {
     const r = await this.sh(script, timeoutMs);
     if (r.status !== 0) throw new Error(`in the UML guest, exit ${r.status}:\n$ ${script.trim()}\n${r.out.trim()}`);
