@@ -9,7 +9,7 @@
 //  2. the layer tree, the hex view (a field's exact bytes, in the frame or the decrypted
 //     source), the layout drawing (boxes and byte offsets), keyboard navigation
 //  3. tunnel verdicts: spoofed sources and ingress filtering show their drop reasons
-//  4. no request leaves the page's own files; a screenshot for the README (docs/)
+//  4. no request leaves the page's own files; a screenshot (docs/ for the README with UPDATE_SCREENSHOT=1)
 //  5. 100,000 packets: decoded in the worker while the main thread keeps drawing frames
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -387,8 +387,10 @@ describe("ipsec6in4 web", () => {
     await page.waitForSelector("#tree .field[data-layer='2'][data-field='src']");
     await page.click("#tree .field[data-layer='2'][data-field='src']");
     expect((await highlighted(page)).offsets).toEqual(Array.from({ length: 16 }, (_, k) => 8 + k));
-    mkdirSync(join(ROOT, "docs"), { recursive: true });
-    const png = await page.screenshot({ path: join(ROOT, "docs/screenshot-decoder.png") });
+    // Into the test's temporary directory; UPDATE_SCREENSHOT=1 refreshes the README's copy in docs/.
+    const shot = process.env.UPDATE_SCREENSHOT === "1" ? join(ROOT, "docs/screenshot-decoder.png") : join(tmp, "screenshot-decoder.png");
+    mkdirSync(join(shot, ".."), { recursive: true });
+    const png = await page.screenshot({ path: shot });
     expect(png.subarray(1, 4).toString()).toBe("PNG");
 
     // Offline and private: the page's own files only, all GET.
