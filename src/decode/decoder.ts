@@ -95,6 +95,7 @@ const ESP_HEADROOM = 16; // SPI ‖ seq ‖ IV (RFC 4303 §2, RFC 4106 §3.1, RF
 const E_SEQ_LO = 8;
 const E_SEQ_HI = 9;
 const ROW = 12;
+const PLAIN_CHUNK = 64 * 1024; // bytes per shared plaintext buffer (plainBytes)
 
 interface Lane {
   esp: Esp;
@@ -148,6 +149,9 @@ export class Decoder {
   private readonly batchSize: number;
   private jobs: Job[] = [];
   private readonly ctrCtx = new Map<EspKey, number>();
+  /** Where decrypted plaintexts are copied: one buffer shared by many packets (see plainBytes). */
+  private plainChunk = new Uint8Array(0);
+  private plainUsed = 0;
 
   /** @internal use createDecoder */
   constructor(lanes: Lane[], options: DecodeOptions, dp: Dataplane | undefined) {
@@ -483,7 +487,7 @@ export class Decoder {
         if (key.esn) f.seqHigh = hi;
       }
       const start = (i32[row + 1] >>> 0) + (i32[row + 2] >>> 0) + ESP_HEADROOM; // E_BUF + E_OFF
-      plain = new Uint8Array(n - ESP_HEADROOM - icvLen);
+      plain = this.plainBytes(n - ESP_HEADROOM - icvLen);
       plain.set(esp.core.u8.subarray(start, start + plain.length));
       this.stats.espDecrypted++;
     } else if (reason === "integrity-failure") {
@@ -523,6 +527,22 @@ export class Decoder {
   }
 
   /**
+   * A zeroed view of n bytes for a decrypted plaintext, cut from a chunk shared by the packets
+   * that follow (a fresh Uint8Array per packet costs V8 a backing store each, the biggest cost
+   * of decoding ESP). Views, not copies: a packet kept alive keeps its chunk alive.
+   */
+  private plainBytes(n: number): Uint8Array {
+    if (n > PLAIN_CHUNK / 4) return new Uint8Array(n);
+    if (this.plainUsed + n > this.plainChunk.length) {
+      this.plainChunk = new Uint8Array(PLAIN_CHUNK);
+      this.plainUsed = 0;
+    }
+    const v = this.plainChunk.subarray(this.plainUsed, this.plainUsed + n);
+    this.plainUsed += (n + 7) & ~7;
+    return v;
+  }
+
+  /**
    * Decrypt an ESP packet whose ICV failed, for display only: GCM and ChaCha20-Poly1305 encrypt
    * and decrypt with the same keystream (RFC 4106 §3, RFC 7634 §2), so sealing the ciphertext
    * yields the plaintext; AES-GMAC (RFC 4543) never encrypted it.
@@ -551,7 +571,7 @@ export class Decoder {
     u8.set(ct, base + 32);
     if (chacha) x.ccpSeal(ctx, base, base + 16, 0, base + 32, ct.length, base + 32);
     else core.x.gcmSeal(ctx, base, base + 16, 0, base + 32, ct.length, base + 32, 16);
-    const out = new Uint8Array(ct.length); // (slice() on all of wasm memory is a slow path in V8)
+    const out = this.plainBytes(ct.length); // (slice() on all of wasm memory is a slow path in V8)
     out.set(core.u8.subarray(base + 32, base + 32 + ct.length));
     core.x.wipe(base, total);
     return out;

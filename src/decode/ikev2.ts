@@ -96,6 +96,11 @@ export function parseIkev2(b: Uint8Array, src: number, off: number, end: number,
     return "bad-ike";
   }
   if (codec) {
+    // The codec throws on a malformed message and the layer keeps only the message text: a
+    // stack trace captured per bad message would be the costliest part of decoding it.
+    const E = Error as { stackTraceLimit?: number };
+    const limit = E.stackTraceLimit;
+    E.stackTraceLimit = 0;
     try {
       const msg = codec.decodeIkeMessage(b.subarray(off, off + length), table && table.keys.length ? table.keys : undefined) as {
         payloads?: Array<{ offset?: number; body?: unknown }>;
@@ -112,6 +117,8 @@ export function parseIkev2(b: Uint8Array, src: number, off: number, end: number,
     } catch (e) {
       fields.error = e instanceof Error ? e.message : String(e);
       return "bad-ike";
+    } finally {
+      E.stackTraceLimit = limit;
     }
   }
   // Built-in: the generic payload chain (RFC 7296 §3.2).
