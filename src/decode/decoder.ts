@@ -634,7 +634,8 @@ export async function createDecoder(options: DecodeOptions = {}): Promise<Decode
   const lanes: Lane[] = [];
   const n = Math.min(lanesFor(keys), 16);
   for (let i = 0; i < n; i++) {
-    const esp = new Esp(await newCore(), Math.max(64, keys.entries.length * 4));
+    // "auto": in Node, AES keystream for a batch's packets of an SA in one node:crypto call.
+    const esp = new Esp(await newCore(), Math.max(64, keys.entries.length * 4), "auto");
     lanes.push({ esp, small: esp.createBatch({ packets: size, slotBytes: SLOT }), big: undefined, spis: new Set() });
   }
   let dp: Dataplane | undefined;
