@@ -33,7 +33,7 @@ import { DecodeError } from "./errors.js";
 import { parseIkev2, type IkeKeysTable } from "./ikev2.js";
 import { KeyStore, type EspKey } from "./keys.js";
 import { decodeLink } from "./linktypes.js";
-import { IPPROTO, parseIcmp, parseIpv4, parseIpv6, parseUdp, type Layer, type Ipv4Header } from "./layers.js";
+import { IPPROTO, parseIcmp, parseIpv4, parseIpv6, parseUdp, view, type Layer, type Ipv4Header } from "./layers.js";
 import { readCapture, type CaptureFrame } from "./pcap.js";
 import { parseIPv4, parsePrefix } from "../addr.js";
 
@@ -116,8 +116,10 @@ interface EspJob {
   index: number;
   binding: Binding;
   layer: Layer;
-  /** The ESP packet as captured (for display decryption after an ICV failure). */
-  bytes: Uint8Array;
+  /** The ESP packet as captured is buf[off..off+length) (for display decryption after an ICV failure). */
+  buf: Uint8Array;
+  off: number;
+  length: number;
 }
 
 interface Job {
@@ -373,7 +375,7 @@ export class Decoder {
     }
     fields.algorithm = key.name;
     fields.icvLength = key.icvLength;
-    if (n >= 16) fields.iv = b.subarray(off + 8, off + 16);
+    if (n >= 16) fields.iv = view(b, off + 8, 8);
     const bind = this.binding(key, spi);
     if (!bind) {
       fields.icv = "no-key";
@@ -384,10 +386,9 @@ export class Decoder {
       bind.started = true;
       if (key.esn) setReplayTop(bind.lane.esp, bind.sa, firstTop(key, seq));
     }
-    const bytes = b.subarray(off, end);
     const batch = this.pick(bind.lane, n);
-    const index = batch.addPacket(bytes);
-    job.esp = { batch, index, binding: bind, layer, bytes };
+    const index = batch.addPacket(view(b, off, n));
+    job.esp = { batch, index, binding: bind, layer, buf: b, off, length: n };
   }
 
   private pick(l: Lane, n: number): EspBatch {
@@ -473,7 +474,7 @@ export class Decoder {
     const esp = binding.lane.esp;
     const r = batch.result(index);
     const reason = r >= 0 ? "none" : (DROP_REASONS[-r] ?? "none");
-    const n = e.bytes.length;
+    const n = e.length;
     const icvLen = key.icvLength;
     let plain: Uint8Array | undefined;
     if (reason === "none" || reason === "bad-padding" || reason === "dummy") {
@@ -488,11 +489,11 @@ export class Decoder {
       }
       const start = (i32[row + 1] >>> 0) + (i32[row + 2] >>> 0) + ESP_HEADROOM; // E_BUF + E_OFF
       plain = this.plainBytes(n - ESP_HEADROOM - icvLen);
-      plain.set(esp.core.u8.subarray(start, start + plain.length));
+      plain.set(new Uint8Array(esp.core.u8.buffer, start, plain.length));
       this.stats.espDecrypted++;
     } else if (reason === "integrity-failure") {
       f.icv = "bad";
-      if (n >= ESP_HEADROOM + icvLen + 2) plain = this.displayDecrypt(esp, key, e.bytes);
+      if (n >= ESP_HEADROOM + icvLen + 2) plain = this.displayDecrypt(esp, key, e.buf.subarray(e.off, e.off + n));
     } else {
       f.icv = "bad";
     }
@@ -512,7 +513,7 @@ export class Decoder {
       return reason === "none" ? "bad-padding" : reason;
     }
     f.payloadLength = payloadLength;
-    f.payload = plain.subarray(0, payloadLength); // bytes here; hex text in JSON (packetJson)
+    f.payload = view(plain, 0, payloadLength); // bytes here; hex text in JSON (packetJson)
     let err = "";
     if (nh === IPPROTO.IPV6) err = parseIpv6(plain, s, 0, payloadLength, pkt.layers);
     else if (nh === 4) {
@@ -537,7 +538,7 @@ export class Decoder {
       this.plainChunk = new Uint8Array(PLAIN_CHUNK);
       this.plainUsed = 0;
     }
-    const v = this.plainChunk.subarray(this.plainUsed, this.plainUsed + n);
+    const v = view(this.plainChunk, this.plainUsed, n);
     this.plainUsed += (n + 7) & ~7;
     return v;
   }

@@ -38,6 +38,14 @@ export interface Span {
 
 export const IPPROTO = { HOPOPTS: 0, ICMP: 1, TCP: 6, UDP: 17, IPV6: 41, ROUTING: 43, FRAGMENT: 44, ESP: 50, AH: 51, ICMPV6: 58, NONE: 59, DSTOPTS: 60 } as const;
 
+/**
+ * b[off..off+len) as a new view on the same memory: what subarray() returns, built at a
+ * fraction of its cost (no species lookup); the decoder makes several per packet.
+ */
+export function view(b: Uint8Array, off: number, len: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + off, len);
+}
+
 const be16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
 const be32 = (b: Uint8Array, o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 

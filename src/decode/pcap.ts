@@ -9,6 +9,7 @@
  * Frames are views into the file's bytes (no copy). No Node imports: also runs in a browser.
  */
 import { DecodeError } from "./errors.js";
+import { view } from "./layers.js";
 
 export class CaptureError extends DecodeError {
   constructor(message: string) {
@@ -87,7 +88,7 @@ function* readPcap(file: Uint8Array): Generator<CaptureFrame> {
       number: ++n,
       linktype,
       time: sec + frac / tsDiv,
-      data: file.subarray(o + 16, o + 16 + incl),
+      data: view(file, o + 16, incl),
       originalLength: orig,
       fileOffset: o + 16,
     };
@@ -161,7 +162,7 @@ function* readPcapng(file: Uint8Array): Generator<CaptureFrame> {
           number: ++n,
           linktype: iface.linktype,
           time: (tsHi * 4294967296 + tsLo) / iface.tsPerSec,
-          data: file.subarray(body + 20, body + 20 + incl),
+          data: view(file, body + 20, incl),
           originalLength: orig,
           fileOffset: body + 20,
         };
@@ -172,7 +173,7 @@ function* readPcapng(file: Uint8Array): Generator<CaptureFrame> {
         if (!iface) throw new CaptureError(`frame ${n + 1}: simple packet block before any interface block`);
         const orig = dv.getUint32(body, le);
         const incl = Math.min(orig, bodyEnd - body - 4);
-        yield { number: ++n, linktype: iface.linktype, time: 0, data: file.subarray(body + 4, body + 4 + incl), originalLength: orig, fileOffset: body + 4 };
+        yield { number: ++n, linktype: iface.linktype, time: 0, data: view(file, body + 4, incl), originalLength: orig, fileOffset: body + 4 };
         break;
       }
       default:
