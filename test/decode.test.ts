@@ -18,7 +18,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createDecoder, type DecodedPacket, type DecodeOptions } from "../src/decode/decoder.js";
 import { encapCapture } from "../src/decode/encap.js";
 import { KeyStore, parseEspSaFile, parseSaSpec } from "../src/decode/keys.js";
-import { fieldSpans } from "../src/decode/layers.js";
+import { fieldSpans, sum16 } from "../src/decode/layers.js";
 import { readCapture, writePcap, writePcapng } from "../src/decode/pcap.js";
 import { summarize } from "../src/decode/summary.js";
 import { encodeIkeMessage, type IkeSaKeys } from "../src/ike/message.js";
@@ -149,6 +149,37 @@ describe("capture files and link types", () => {
 });
 
 describe("layers", () => {
+  it("sum16 (32-bit words, folded by remainder) equals RFC 1071's 16-bit end-around sum: every length to 300, every offset mod 4, all-0xff and zero runs", () => {
+    const rng = new Prng(0x1071);
+    const ref = (b: Uint8Array, o: number, n: number, s0: number) => {
+      let s = s0;
+      for (let i = o; i + 1 < o + n; i += 2) s += (b[i] << 8) | b[i + 1];
+      if (n & 1) s += b[o + n - 1] << 8;
+      while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+      return s;
+    };
+    const big = new Uint8Array(400);
+    for (const fill of ["random", "ff", "zero", "sparse"]) {
+      for (let n = 0; n <= 300; n++) {
+        for (let o = 0; o < 4; o++) {
+          if (fill === "random") big.set(rng.bytes(big.length));
+          else if (fill === "sparse") big.fill(0).set([0xff, 0xff, 0x00, 0x01], rng.int(0, 300));
+          else big.fill(fill === "ff" ? 0xff : 0);
+          const b = new Uint8Array(big.buffer, 3, 397); // not at the start of its buffer
+          const s0 = [0, 1, 0xfffe, 0xffff][n & 3];
+          expect(sum16(b, o, n, s0), `${fill} n=${n} o=${o}`).toBe(ref(b, o, n, s0));
+        }
+      }
+    }
+    // The inverse: a buffer whose checksum field holds inetChecksum sums to 0xffff.
+    const p = rng.bytes(1000);
+    p[0] = p[1] = 0;
+    const c = inetChecksum(p);
+    p[0] = c >> 8;
+    p[1] = c & 0xff;
+    expect(sum16(p, 0, p.length)).toBe(0xffff);
+  });
+
   it("UDP 4500: ESP, NAT-keepalive, non-ESP marker with IKEv2; UDP 500 IKEv2; clear 6in4; TCP and UDP inner", async () => {
     const tcp = new Uint8Array(20);
     tcp.set([0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff]);

@@ -49,13 +49,25 @@ export function view(b: Uint8Array, off: number, len: number): Uint8Array {
 const be16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
 const be32 = (b: Uint8Array, o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 
-/** RFC 1071 sum of b[o..o+n) folded to 16 bits (not complemented). */
+/**
+ * RFC 1071 sum of b[o..o+n) folded to 16 bits (not complemented), plus s. Long runs are summed
+ * as 32-bit big-endian words (§2(C): any word size, the carries folded in at the end); since
+ * 2^16 ≡ 1 mod 2^16−1, folding is the remainder mod 0xffff, with 0xffff standing for 0 when
+ * the sum is not zero (the value the end-around carries give).
+ */
 export function sum16(b: Uint8Array, o: number, n: number, s = 0): number {
+  let i = o;
+  if (n >= 32) {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const end4 = o + (n & ~3);
+    for (; i < end4; i += 4) s += dv.getUint32(i); // < 2^46 for any IP packet: exact
+  }
   const end = o + (n & ~1);
-  for (let i = o; i < end; i += 2) s += (b[i] << 8) | b[i + 1];
+  for (; i < end; i += 2) s += (b[i] << 8) | b[i + 1];
   if (n & 1) s += b[o + n - 1] << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
+  if (s <= 0xffff) return s;
+  const r = s % 0xffff;
+  return r === 0 ? 0xffff : r;
 }
 
 export interface Ipv4Header {
