@@ -181,10 +181,14 @@ export class Decoder {
   /** Decode frames in order; packets come out in the same order. */
   *decode(frames: Iterable<CaptureFrame>): Generator<DecodedPacket> {
     for (const fr of frames) {
-      if (this.mustFlush()) yield* this.flush();
+      if (this.mustFlush()) {
+        const done = this.flush();
+        for (let i = 0; i < done.length; i++) yield done[i];
+      }
       this.front(fr);
     }
-    yield* this.flush();
+    const done = this.flush();
+    for (let i = 0; i < done.length; i++) yield done[i];
   }
 
   private mustFlush(): boolean {
@@ -194,7 +198,8 @@ export class Decoder {
     return !!t && (t.small.length >= t.small.capacity || (!!t.big && t.big.length > 0));
   }
 
-  private *flush(): Generator<DecodedPacket> {
+  /** Run the queued batches and finish their packets (returned in order). */
+  private flush(): DecodedPacket[] {
     for (const l of this.lanes) {
       if (l.small.length) l.esp.unprotect(l.small);
       if (l.big?.length) l.esp.unprotect(l.big);
@@ -206,12 +211,15 @@ export class Decoder {
     }
     const jobs = this.jobs;
     this.jobs = [];
-    for (const j of jobs) {
+    const out: DecodedPacket[] = new Array(jobs.length);
+    const verdicts = this.stats.verdicts;
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i];
       this.back(j);
-      this.stats.frames++;
-      this.stats.verdicts[j.pkt.verdict] = (this.stats.verdicts[j.pkt.verdict] ?? 0) + 1;
-      yield j.pkt;
+      verdicts[j.pkt.verdict] = (verdicts[j.pkt.verdict] ?? 0) + 1;
+      out[i] = j.pkt;
     }
+    this.stats.frames += jobs.length;
     for (const l of this.lanes) {
       if (l.small.length) l.small.clear();
       if (l.big?.length) l.big.clear();
@@ -220,6 +228,7 @@ export class Decoder {
       if (t.small.length) t.small.clear();
       if (t.big?.length) t.big.clear();
     }
+    return out;
   }
 
   // ---- front: link, IP, UDP, ESP header; queue crypto and pipeline work ----

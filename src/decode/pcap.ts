@@ -58,11 +58,16 @@ export function captureFormat(file: Uint8Array): CaptureFormat | undefined {
 }
 
 /** Read every frame of a pcap or pcapng file, in file order. Throws CaptureError on bad files. */
-export function* readCapture(file: Uint8Array): Generator<CaptureFrame> {
+export function readCapture(file: Uint8Array): Generator<CaptureFrame> {
+  // The reader itself, not a generator delegating to it (yield* costs a resume per frame).
   const f = captureFormat(file);
-  if (f === "pcap") yield* readPcap(file);
-  else if (f === "pcapng") yield* readPcapng(file);
-  else throw new CaptureError("not a pcap or pcapng file (unknown magic number)");
+  if (f === "pcap") return readPcap(file);
+  if (f === "pcapng") return readPcapng(file);
+  return notACapture();
+}
+
+function* notACapture(): Generator<CaptureFrame> {
+  throw new CaptureError("not a pcap or pcapng file (unknown magic number)");
 }
 
 function* readPcap(file: Uint8Array): Generator<CaptureFrame> {
