@@ -343,8 +343,25 @@ export function ipv4Text(b: Uint8Array, o: number): string {
   return s;
 }
 
+// A direct-mapped cache in front of the map: the last address seen in each of 64 slots,
+// compared byte by byte (no key string to build for the addresses a capture repeats).
+const V6_SLOTS = 64;
+const v6Bytes = new Uint8Array(V6_SLOTS * 16);
+const v6Text: (string | undefined)[] = new Array(V6_SLOTS).fill(undefined);
 const v6Memo = new Map<string, string>();
 export function ipv6Text(b: Uint8Array, o: number): string {
+  const slot = (b[o + 15] ^ (b[o + 13] << 1) ^ (b[o + 11] << 2) ^ b[o + 7] ^ (b[o + 5] << 3)) & (V6_SLOTS - 1);
+  const at = slot * 16;
+  let same = v6Text[slot] !== undefined;
+  for (let i = 15; same && i >= 0; i--) same = v6Bytes[at + i] === b[o + i];
+  if (same) return v6Text[slot]!;
+  const s = ipv6TextMemo(b, o);
+  for (let i = 0; i < 16; i++) v6Bytes[at + i] = b[o + i];
+  v6Text[slot] = s;
+  return s;
+}
+
+function ipv6TextMemo(b: Uint8Array, o: number): string {
   // Key: the 16 bytes as 8 UTF-16 code units (cheap to build, exact).
   const k = String.fromCharCode(
     (b[o] << 8) | b[o + 1], (b[o + 2] << 8) | b[o + 3], (b[o + 4] << 8) | b[o + 5], (b[o + 6] << 8) | b[o + 7],
