@@ -521,6 +521,14 @@ function select(index: number, scroll = true): void {
 
 // ---- status bar ----
 
+/**
+ * 12,345 (an integer count as en-US shows it), without Intl: the first toLocaleString call
+ * loads ICU's number formatting, a long task in the middle of the first render of a decode.
+ */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
 let statusText = "";
 let statusChips = "";
 let progressFill: HTMLElement | undefined;
@@ -531,9 +539,9 @@ function renderStatus(): void {
   const progress = captureName && decoding ? `${captureSize ? Math.round((100 * bytesDone) / captureSize) : 0}%` : "";
   let text = "No capture";
   if (captureName) {
-    const shown = view ? ` · ${view.length.toLocaleString("en-US")} shown` : "";
+    const shown = view ? ` · ${grouped(view.length)} shown` : "";
     const tail = decoding ? "decoding…" : decodeError ? "error" : `decoded in ${(decodeMs / 1000).toFixed(2)} s`;
-    text = `${captureName} · ${rows.length.toLocaleString("en-US")} packets${shown} · ${tail}`;
+    text = `${captureName} · ${grouped(rows.length)} packets${shown} · ${tail}`;
   }
   if (text !== statusText || !!progress !== !!progressFill) {
     statusText = text;
@@ -546,7 +554,7 @@ function renderStatus(): void {
       file.append(bar);
     }
     file.append(text);
-    file.title = captureName ? `${captureName} (${captureSize.toLocaleString("en-US")} bytes)` : "";
+    file.title = captureName ? `${captureName} (${grouped(captureSize)} bytes)` : "";
   }
   if (progressFill && progressFill.style.width !== progress) progressFill.style.width = progress;
   const chips = Object.entries(verdictCounts).sort((a, b) => b[1] - a[1]);
@@ -556,7 +564,7 @@ function renderStatus(): void {
     const v = $("status-verdicts");
     v.replaceChildren();
     for (const [k, c] of chips) {
-      const chip = el("span", `vchip v-${verdictClass(k)}${verdictFilter === k ? " active" : ""}`, `${k} ${c.toLocaleString("en-US")}`);
+      const chip = el("span", `vchip v-${verdictClass(k)}${verdictFilter === k ? " active" : ""}`, `${k} ${grouped(c)}`);
       chip.dataset.verdict = k;
       chip.title = verdictFilter === k ? "Show all packets" : `Show only “${k}”`;
       v.append(chip);
