@@ -276,6 +276,44 @@ export function gcmBatchCounters(desc: usize, n: i32, ks: usize, opening: i32, t
   return off;
 }
 
+/**
+ * The counter blocks J0, J0+1, …, J0+⌈len/16⌉ of one message with a 12-byte nonce, at ks.
+ * Returns the bytes written (the keystream step 1 of gcmBatchCounters, for one message).
+ */
+export function gcmCounters(nonce: usize, len: i32, ks: usize): i32 {
+  const lo = load<u64>(nonce);
+  const mid = load<u32>(nonce + 8);
+  const blocks = 1 + ((len + 15) >>> 4);
+  let p = ks;
+  for (let b: u32 = 1; b <= <u32>blocks; b++) {
+    store<u64>(p, lo);
+    store<u32>(p + 8, mid);
+    store<u32>(p + 12, bswap<u32>(b)); // J0 has counter 1; data starts at 2 (inc32)
+    p += 16;
+  }
+  return blocks << 4;
+}
+
+/**
+ * Open one message whose keystream E_K(J0) ‖ E_K(J0+1) ‖ … is already at ks (gcmCounters,
+ * then encrypted): the same result as gcmOpen, and like it, nothing is written to out
+ * unless the tag verifies.
+ */
+export function gcmOpenKs(
+  ctx: usize, aad: usize, aadLen: i32, sealed: usize, sealedLen: i32, out: usize, tagLen: i32, ks: usize,
+): i32 {
+  if (!isTagLen(tagLen)) return GCM_ERR_TAG_LEN;
+  if (aadLen < 0) return GCM_ERR_LENGTH;
+  if (sealedLen < tagLen) return GCM_ERR_AUTH;
+  const len = sealedLen - tagLen;
+  ghashAll(ctx, aad, aadLen, sealed, len);
+  const bad = tagDiffers(ks, sealed + <usize>len, tagLen);
+  v128.store(scratch + S_Y, i64x2.splat(0));
+  if (bad) return GCM_ERR_AUTH;
+  xorKeystream(out, sealed, ks + 16, len);
+  return len;
+}
+
 /** Encrypt the counter blocks of step 1 in place with this module's AES (pure wasm path). */
 export function gcmKeystream(ctx: usize, ks: usize, bytes: i32): void {
   aesEcbBlocks(ctx + CTX_RK, load<i32>(ctx + CTX_ROUNDS), ks, ks, bytes >>> 4);

@@ -31,7 +31,7 @@ export {
   saPtr, saLookup, saFlags, saAlg, saBind, ALG_AES_GCM, ALG_CHACHA20_POLY1305, ALG_AES_GMAC, SA_KEY, SA_KEY_BYTES,
   SA_FLAGS, SA_SEQ, SA_REPLAY, SA_REPLAY_LEN, SA_PKTS, SA_OCTETS, SA_DROPS, SA_TUNNEL, SA_SEL,
 } from "./esp/sa";
-export { espProtectBatch, espUnprotectBatch } from "./esp/esp";
+export { espProtectBatch, espUnprotectBatch, espUnprotectCounters, espUnprotectBatchKs } from "./esp/esp";
 export { udpDemuxBatch } from "./esp/rfc3948";
 export { selectorBytes, SEL_HDR, SEL_ENTRY } from "./esp/selectors";
 

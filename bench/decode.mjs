@@ -10,6 +10,18 @@
 // of CPU time used by the process, GC threads included, which a loaded machine distorts
 // less); target ≥ 300,000.
 //
+// Then the browser page (dist/web, served by `ipsec6in4 web`) in headless Chromium
+// (/usr/bin/chromium through playwright-core): the same capture and keys (as a Wireshark
+// esp_sa file) through #keys and #capture; decoded packets per second in the page's worker
+// (the page's own "decoded in" time), and the longest frame on the main thread while it
+// decodes (gaps between requestAnimationFrame callbacks, and long tasks); target: no frame
+// longer than 100 ms. --no-page leaves the page out.
+//
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { decode } from "../dist/index.js";
 import { fmt, machine, save } from "./harness.mjs";
 
@@ -141,16 +153,103 @@ async function generate(d) {
     else if (r < 85) frames.push(ipv4(41, inner()));
     else frames.push(ipv4(17, udp(between(1024, 65535), 53, new Uint8Array(between(20, 200)))));
   }
-  return { pcap: d.writePcap(frames, 101), spec, specUdp, ikes };
+  return { pcap: d.writePcap(frames, 101), spec, specUdp, keyHex, ikes };
 }
 
-export async function run({ quick }) {
+const FRAME_TARGET_MS = 100;
+const CHROME = "/usr/bin/chromium";
+const CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+/** `ipsec6in4 web --port 0` of the built package; resolves with its URL and a stop function. */
+function startWeb() {
+  const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+  const child = spawn(process.execPath, [cli, "web", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`bench: ipsec6in4 web exited (${code}) before printing its URL`)));
+    child.stdout.on("data", (b) => {
+      out += b;
+      const m = /http:\/\/[^\s]+/.exec(out);
+      if (m) resolve({ url: m[0], stop: () => child.kill() });
+    });
+  });
+}
+
+/**
+ * The page decodes `pcap` (keys as an esp_sa file) `rounds` times, each in a fresh tab.
+ * Per round: packets per second of the page's decode time, the longest gap between animation
+ * frames on the main thread while decoding, and the longest long task.
+ */
+async function pageRounds(pcap, espSa, rounds) {
+  if (!existsSync(CHROME)) return { skipped: `${CHROME} is missing (apt-get install chromium)` };
+  const { chromium } = await import("playwright-core");
+  const web = await startWeb();
+  const browser = await chromium.launch({ executablePath: CHROME, args: CHROME_ARGS });
+  const dir = mkdtempSync(join(tmpdir(), "bench-decode-"));
+  const file = join(dir, "bench.pcap");
+  writeFileSync(file, pcap);
+  const out = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.goto(web.url);
+      await page.setInputFiles("#keys", { name: "esp_sa", mimeType: "text/plain", buffer: Buffer.from(espSa) });
+      await page.evaluate(() => {
+        const w = window;
+        w.benchGaps = [];
+        w.benchLong = [];
+        w.benchStop = false;
+        new PerformanceObserver((l) => {
+          for (const e of l.getEntries()) w.benchLong.push(e.duration);
+        }).observe({ type: "longtask", buffered: false });
+        let last = performance.now();
+        const tick = (t) => {
+          w.benchGaps.push(t - last);
+          last = t;
+          if (!w.benchStop) requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      });
+      const load = loadavg()[0];
+      await page.setInputFiles("#capture", file);
+      await page.waitForSelector("body[data-state='done']", { timeout: 300_000 });
+      const m = await page.evaluate(() => {
+        const w = window;
+        w.benchStop = true;
+        const g = w.benchGaps.slice(1);
+        return {
+          decodeMs: Number(document.body.dataset.decodeMs),
+          packets: Number(document.body.dataset.packets),
+          frames: g.length,
+          longestFrameMs: Math.max(...g),
+          longTasks: w.benchLong.length,
+          longestTaskMs: Math.max(0, ...w.benchLong),
+          page: w.ipsec6in4Page.perf,
+        };
+      });
+      await page.close();
+      if (errors.length) throw new Error(`bench: the page reported errors: ${errors.join("; ")}`);
+      if (m.packets !== N) throw new Error(`bench: the page decoded ${m.packets} packets, not ${N}`);
+      out.push({ ...m, packetsPerSecond: Math.round(N / (m.decodeMs / 1000)), load: Number(load.toFixed(2)) });
+    }
+  } finally {
+    await browser.close();
+    web.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { rounds: out };
+}
+
+export async function run({ quick, page = true }) {
   const d = await loadDecoder();
   const m = machine();
   const rounds = quick ? 3 : 7;
   console.log(`decode: ${N.toLocaleString("en-US")}-packet capture (55 % ESP, 10 % IKE/keepalive, 35 % clear), ${quick ? "quick" : "full"} run, ${rounds} rounds`);
   console.log(`${m.cpu} ×${m.cores}, Node ${m.node} (V8 ${m.v8})\n`);
-  const { pcap, spec, specUdp, ikes } = await generate(d);
+  const { pcap, spec, specUdp, keyHex, ikes } = await generate(d);
   const keys = new d.KeyStore();
   keys.addSa(d.parseSaSpec(spec));
   keys.addSa(d.parseSaSpec(specUdp));
@@ -194,8 +293,27 @@ export async function run({ quick }) {
   // synthetic IKE messages go through the full IKEv2 codec, which (rightly) reports their SK
   // payloads as "no-key" and refuses the ones it finds malformed: they only add load.
   if ((results[0].verdicts.ok ?? 0) < N - ikes) throw new Error(`bench: not every ESP/clear packet decoded ok: ${JSON.stringify(results[0].verdicts)}`);
-  const file = save("decode", { suite: "decode", quick, machine: m, packets: N, target: TARGET, results });
+  let browser;
+  if (page) {
+    const sa = (spi) => `"IPv4","192.0.2.1","192.0.2.2","${spi}","AES-GCM with 16 octet ICV [RFC4106]","0x${keyHex}","NULL",""\n`;
+    browser = await pageRounds(pcap, sa("0x00001001") + sa("0x00001002"), quick ? 2 : 3);
+    if (browser.skipped) console.log(`\n  page: skipped, ${browser.skipped}`);
+    else {
+      console.log(`\n  page (headless Chromium, keys known), ${browser.rounds.length} rounds:`);
+      for (const r of browser.rounds) {
+        console.log(
+          `    ${fmt(r.packetsPerSecond).padStart(10)} packets/s in the worker; longest frame ${fmt(r.longestFrameMs, 1)} ms ${r.longestFrameMs <= FRAME_TARGET_MS ? "≤" : ">"} target ${FRAME_TARGET_MS} ms ` +
+            `(${r.frames} frames; ${r.longTasks} long tasks, longest ${fmt(r.longestTaskMs)} ms; page: longest message ${fmt(r.page.maxMessageMs, 1)} ms, render ${fmt(r.page.maxRenderMs, 1)} ms; load ${r.load})`,
+        );
+      }
+      const rates = browser.rounds.map((r) => r.packetsPerSecond).sort((a, b) => a - b);
+      browser.packetsPerSecond = rates[Math.floor(rates.length / 2)];
+      browser.longestFrameMs = Math.max(...browser.rounds.map((r) => r.longestFrameMs));
+      browser.frameTargetMs = FRAME_TARGET_MS;
+    }
+  }
+  const file = save("decode", { suite: "decode", quick, machine: m, packets: N, target: TARGET, results, browser });
   console.log(`\nsaved ${file}`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await run({ quick: process.argv.includes("--quick") });
+if (import.meta.url === `file://${process.argv[1]}`) await run({ quick: process.argv.includes("--quick"), page: !process.argv.includes("--no-page") });

@@ -16,4 +16,4 @@ if (!suites[suite]) {
   process.exit(2);
 }
 const mod = await suites[suite]();
-await mod.run({ quick: rest.includes("--quick") });
+await mod.run({ quick: rest.includes("--quick"), page: !rest.includes("--no-page") });

@@ -8,6 +8,7 @@
  */
 import { fail, IpsecError, type ErrorCode } from "./errors.js";
 import { Core, copyOut, newCore } from "./core/wasm.js";
+import { currentKeystreamProvider, type KeystreamCipher, type KeystreamProvider } from "./core/keystream.js";
 
 /** Drop reasons, in the order of assembly/esp/drop.ts. */
 export const DROP_REASONS = [
@@ -188,12 +189,17 @@ interface Abi {
   saLookup(spi: number): number;
   espProtectBatch(desc: number, n: number): number;
   espUnprotectBatch(desc: number, n: number): number;
+  espUnprotectCounters(desc: number, n: number, sa: number, ks: number, off: number): number;
+  espUnprotectBatchKs(desc: number, n: number, ks: number): number;
+  wipe(ptr: number, len: number): void;
   udpDemuxBatch(desc: number, n: number, hasHeader: number): number;
   dropCountersPtr(): number;
 }
 
 // Descriptor fields (i32 index), mirroring assembly/esp/descriptor.ts.
 const E_SA = 0, E_BUF = 1, E_OFF = 2, E_LEN = 3, E_CAP = 4, E_NH = 5, E_RESULT = 6, E_OUT_OFF = 7, E_SEQ_LO = 8, E_SEQ_HI = 9;
+/** Keystream bytes a slot can need beyond its length: J0, and the last partial block rounded up. */
+const KS_SLACK = 32;
 const ROW = 12;
 /** Headroom in every slot: room for SPI ‖ seq ‖ IV and, later, outer IPv4 + UDP headers. */
 export const ESP_SLOT_HEADROOM = 64;
@@ -206,21 +212,44 @@ function u32(name: string, v: unknown, lo: number, hi: number): number {
   return v;
 }
 
+/**
+ * How inbound AES-GCM SAs get their AES keystream (the output is the same byte for byte):
+ *  - "wasm": AES-CTR in wasm, packet by packet; the only engine in browsers.
+ *  - "node": per batch and SA, the counter blocks of all its packets go through one
+ *    node:crypto AES-ECB call (AES-NI); GHASH, the constant-time tag check, replay and every
+ *    other step stay in wasm. Pays off when a batch holds many packets of few SAs (the
+ *    decoder); outbound and other algorithms always use wasm.
+ */
+export type EspEngine = "wasm" | "node";
+
 export interface EspOptions {
   /** Most SAs installed at once (default 1024). */
   capacity?: number;
+  /** Default "wasm"; "auto": "node" where node:crypto is available, else "wasm". */
+  engine?: "auto" | EspEngine;
 }
 
 export class Esp {
   readonly capacity: number;
+  readonly engine: EspEngine;
   /** @internal */ readonly core: Core;
   private readonly abi: Abi;
   private readonly free: number[] = [];
   private readonly handles = new Map<number, SaHandle>();
   private readonly recordBytes: number;
+  private readonly provider: KeystreamProvider | undefined;
+  /** "node" engine: the keystream cipher of each inbound AES-GCM SA, by SA index. */
+  private readonly ciphers = new Map<number, KeystreamCipher>();
 
   /** @internal use createEsp */
-  constructor(core: Core, capacity: number) {
+  constructor(core: Core, capacity: number, engine: "auto" | EspEngine = "wasm") {
+    if (engine !== "auto" && engine !== "wasm" && engine !== "node") {
+      fail("ERR_ENGINE", `engine must be "auto", "wasm" or "node", not ${String(engine)}`);
+    }
+    const provider = engine === "wasm" ? undefined : currentKeystreamProvider();
+    if (engine === "node" && !provider) fail("ERR_ENGINE", 'engine "node" needs node:crypto, which this runtime lacks');
+    this.provider = provider;
+    this.engine = provider ? "node" : "wasm";
     this.core = core;
     this.abi = core.x as unknown as Abi;
     this.capacity = capacity;
@@ -269,6 +298,7 @@ export class Esp {
     }
     const h: SaHandle = Object.freeze({ index, spi, direction: inbound ? "in" : "out", algorithm } as const);
     this.handles.set(index, h);
+    if (this.provider && inbound && algorithm === "aes-gcm") this.ciphers.set(index, this.provider(p.keymat.subarray(0, keyLen)));
     return h;
   }
 
@@ -304,6 +334,8 @@ export class Esp {
     const i = this.handle(sa);
     this.abi.saRemove(i);
     this.handles.delete(i);
+    this.ciphers.get(i)?.destroy();
+    this.ciphers.delete(i);
     this.free.push(i);
   }
 
@@ -383,7 +415,31 @@ export class Esp {
   /** Unprotect every packet of the batch (added with addPacket) with one call. */
   unprotect(batch: EspBatch): number {
     batch.check(this);
-    return this.abi.espUnprotectBatch(batch.desc, batch.length);
+    const n = batch.length;
+    if (this.ciphers.size === 0 || n === 0) return this.abi.espUnprotectBatch(batch.desc, n);
+    // "node" engine (assembly/esp/esp.ts, keystream path): SA lookup; per SA of the batch with
+    // a cipher, its packets' counter blocks and one AES-ECB call over them; then unprotect.
+    const x = this.abi;
+    const desc = batch.desc;
+    x.espUnprotectCounters(desc, n, -1, 0, 0);
+    const ks = batch.keystreamArea();
+    let end = 0;
+    try {
+      let done: number[] | undefined;
+      const i32 = this.core.i32;
+      for (let i = 0, row = desc >> 2; i < n; i++, row += ROW) {
+        const sa = i32[row + E_SA];
+        const cipher = sa >= 0 ? this.ciphers.get(sa) : undefined;
+        if (!cipher || done?.includes(sa)) continue;
+        (done ??= []).push(sa);
+        const start = end;
+        end = x.espUnprotectCounters(desc, n, sa, ks, end);
+        if (end > start) cipher.encryptInPlace(this.core.u8.subarray(ks + start, ks + end));
+      }
+      return x.espUnprotectBatchKs(desc, n, ks);
+    } finally {
+      x.wipe(ks, end);
+    }
   }
 
   /**
@@ -617,8 +673,16 @@ export class EspBatch {
     this.count = 0;
   }
 
+  private ks = 0;
+  /** @internal Room for every packet's keystream ("node" engine), allocated on first use. */
+  keystreamArea(): number {
+    if (this.ks === 0) this.ks = this.core.alloc(this.capacity * (this.slotBytes + KS_SLACK));
+    return this.ks;
+  }
+
   destroy(): void {
     if (this.destroyed) return;
+    if (this.ks !== 0) this.core.free(this.ks, this.capacity * (this.slotBytes + KS_SLACK));
     this.core.free(this.desc, this.capacity * ROW * 4);
     this.core.free(this.slots, this.capacity * this.slotBytes);
     this.destroyed = true;
@@ -634,5 +698,5 @@ export class EspBatch {
 /** Create an ESP engine with its own wasm instance and an SA table for `capacity` SAs. */
 export async function createEsp(options: EspOptions = {}): Promise<Esp> {
   const capacity = u32("capacity", options.capacity ?? 1024, 1, 1 << 22);
-  return new Esp(await newCore(), capacity);
+  return new Esp(await newCore(), capacity, options.engine ?? "wasm");
 }

@@ -42,6 +42,8 @@ const HOT = [
   "$assembly/gcm/gcmBatchOpenKs",
   "$assembly/esp/esp/espProtectBatch",
   "$assembly/esp/esp/espUnprotectBatch",
+  "$assembly/esp/esp/espUnprotectCounters",
+  "$assembly/esp/esp/espUnprotectBatchKs",
   "$assembly/esp/rfc3948/udpDemuxBatch",
   "$assembly/chacha20poly1305/ccpSeal",
   "$assembly/chacha20poly1305/ccpOpen",

@@ -84,6 +84,19 @@ function msgWith(payloads: I.IkePayloadInput[], initiator = true): I.IkeMessageI
   return { header: { spiI: SPI_I, spiR: SPI_R, exchangeType: I.IKE_AUTH, flags: { initiator }, messageId: 1 }, payloads };
 }
 
+describe("byte helpers", () => {
+  it("toHex is Node's lower-case hex for every length to 300 (table and TextDecoder paths), every byte value", async () => {
+    const { toHex } = await import("../src/ike/bytes.js");
+    const rng = new Prng(0x4e8);
+    expect(toHex(Uint8Array.from({ length: 256 }, (_, i) => i))).toBe(Buffer.from(Uint8Array.from({ length: 256 }, (_, i) => i)).toString("hex"));
+    for (let n = 0; n <= 300; n++) {
+      const b = rng.bytes(n + 3).subarray(3);
+      expect(toHex(b), `n=${n}`).toBe(Buffer.from(b).toString("hex"));
+    }
+    expect(toHex(new Uint8Array(5000).fill(0xab))).toBe("ab".repeat(5000));
+  });
+});
+
 describe("IKE header (§3.1)", () => {
   const h = annotatedHex(fixture("ike_sa_init_request.txt"));
   it("deconstructs", () => {

@@ -410,39 +410,57 @@ function makeRow(): HTMLDivElement {
   return d;
 }
 
+/** What each pooled row element shows (a row's text never changes within one decode). */
+const shown = new WeakMap<HTMLDivElement, { store: RowStore; index: number }>();
+let spacerRows = -1;
+let rowsTop = -1;
+
 function renderList(): void {
   const n = count();
-  spacer.style.height = `${n * ROW_H}px`;
+  // Geometry first (no layout forced by our own writes), then only what changed: while a
+  // capture decodes, the visible rows stay the same and only the spacer grows.
   const top = viewport.scrollTop;
   const h = viewport.clientHeight || 400;
+  if (n !== spacerRows) {
+    spacer.style.height = `${n * ROW_H}px`;
+    spacerRows = n;
+  }
   const first = Math.max(0, Math.floor(top / ROW_H) - 4);
   const last = Math.min(n, Math.ceil((top + h) / ROW_H) + 4);
-  rowsEl.style.transform = `translateY(${first * ROW_H}px)`;
+  if (first !== rowsTop) {
+    rowsEl.style.transform = `translateY(${first * ROW_H}px)`;
+    rowsTop = first;
+  }
   const need = last - first;
   while (pool.length < need) pool.push(makeRow());
   const kids = rowsEl.children;
   for (let k = 0; k < need; k++) {
     const d = pool[k];
     const i = rowAt(first + k);
-    const r = rows.row(i);
-    const c = d.children;
-    c[0].textContent = String(r[0]);
-    c[1].textContent = r[1].toFixed(6);
-    c[2].textContent = r[2];
-    c[3].textContent = r[3];
-    c[4].textContent = r[4];
-    c[5].textContent = String(r[5]);
-    c[6].textContent = r[7];
-    c[7].textContent = r[6];
-    (c[2] as HTMLElement).title = r[2];
-    (c[3] as HTMLElement).title = r[3];
-    (c[7] as HTMLElement).title = r[6];
-    d.className = `row row-grid v-${verdictClass(r[7])}`;
-    d.dataset.index = String(i);
-    d.dataset.frame = String(r[0]);
-    d.dataset.verdict = r[7];
-    d.id = `row-${i}`;
-    d.setAttribute("aria-selected", String(i === selected));
+    const was = shown.get(d);
+    if (!was || was.store !== rows || was.index !== i) {
+      const r = rows.row(i);
+      const c = d.children;
+      c[0].textContent = String(r[0]);
+      c[1].textContent = r[1].toFixed(6);
+      c[2].textContent = r[2];
+      c[3].textContent = r[3];
+      c[4].textContent = r[4];
+      c[5].textContent = String(r[5]);
+      c[6].textContent = r[7];
+      c[7].textContent = r[6];
+      (c[2] as HTMLElement).title = r[2];
+      (c[3] as HTMLElement).title = r[3];
+      (c[7] as HTMLElement).title = r[6];
+      d.className = `row row-grid v-${verdictClass(r[7])}`;
+      d.dataset.index = String(i);
+      d.dataset.frame = String(r[0]);
+      d.dataset.verdict = r[7];
+      d.id = `row-${i}`;
+      shown.set(d, { store: rows, index: i });
+    }
+    const sel = String(i === selected);
+    if (d.getAttribute("aria-selected") !== sel) d.setAttribute("aria-selected", sel);
     if (kids[k] !== d) rowsEl.insertBefore(d, kids[k] ?? null);
   }
   while (rowsEl.children.length > need) rowsEl.lastElementChild!.remove();
@@ -503,33 +521,59 @@ function select(index: number, scroll = true): void {
 
 // ---- status bar ----
 
+/**
+ * 12,345 (an integer count as en-US shows it), without Intl: the first toLocaleString call
+ * loads ICU's number formatting, a long task in the middle of the first render of a decode.
+ */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+let statusText = "";
+let statusChips = "";
+let progressFill: HTMLElement | undefined;
+
 function renderStatus(): void {
+  // Rebuilt only when its text changes; while decoding, the progress bar's fill moves in place.
   const file = $("status-file");
-  if (!captureName) file.textContent = "No capture";
-  else {
+  const progress = captureName && decoding ? `${captureSize ? Math.round((100 * bytesDone) / captureSize) : 0}%` : "";
+  let text = "No capture";
+  if (captureName) {
+    const shown = view ? ` · ${grouped(view.length)} shown` : "";
+    const tail = decoding ? "decoding…" : decodeError ? "error" : `decoded in ${(decodeMs / 1000).toFixed(2)} s`;
+    text = `${captureName} · ${grouped(rows.length)} packets${shown} · ${tail}`;
+  }
+  if (text !== statusText || !!progress !== !!progressFill) {
+    statusText = text;
     file.replaceChildren();
-    if (decoding) {
+    progressFill = undefined;
+    if (progress) {
       const bar = el("span", "progress");
-      const fill = el("i");
-      fill.style.width = `${captureSize ? Math.round((100 * bytesDone) / captureSize) : 0}%`;
-      bar.append(fill);
+      progressFill = el("i");
+      bar.append(progressFill);
       file.append(bar);
     }
-    const shown = view ? ` · ${view.length.toLocaleString("en-US")} shown` : "";
-    const tail = decoding ? "decoding…" : decodeError ? "error" : `decoded in ${(decodeMs / 1000).toFixed(2)} s`;
-    file.append(`${captureName} · ${rows.length.toLocaleString("en-US")} packets${shown} · ${tail}`);
-    file.title = `${captureName} (${captureSize.toLocaleString("en-US")} bytes)`;
+    file.append(text);
+    file.title = captureName ? `${captureName} (${grouped(captureSize)} bytes)` : "";
   }
-  const v = $("status-verdicts");
-  v.replaceChildren();
-  for (const [k, c] of Object.entries(verdictCounts).sort((a, b) => b[1] - a[1])) {
-    const chip = el("span", `vchip v-${verdictClass(k)}${verdictFilter === k ? " active" : ""}`, `${k} ${c.toLocaleString("en-US")}`);
-    chip.dataset.verdict = k;
-    chip.title = verdictFilter === k ? "Show all packets" : `Show only “${k}”`;
-    v.append(chip);
+  if (progressFill && progressFill.style.width !== progress) progressFill.style.width = progress;
+  const chips = Object.entries(verdictCounts).sort((a, b) => b[1] - a[1]);
+  const sig = `${verdictFilter}|${chips.map(([k, c]) => `${k} ${c}`).join("|")}`;
+  if (sig !== statusChips) {
+    statusChips = sig;
+    const v = $("status-verdicts");
+    v.replaceChildren();
+    for (const [k, c] of chips) {
+      const chip = el("span", `vchip v-${verdictClass(k)}${verdictFilter === k ? " active" : ""}`, `${k} ${grouped(c)}`);
+      chip.dataset.verdict = k;
+      chip.title = verdictFilter === k ? "Show all packets" : `Show only “${k}”`;
+      v.append(chip);
+    }
   }
   const keys = keyInfo.keys.length + keyInfo.ikeKeys;
-  $("status-right").textContent = `${keys} key${keys === 1 ? "" : "s"}${tunnel ? " · tunnel verdicts" : ""}`;
+  const right = `${keys} key${keys === 1 ? "" : "s"}${tunnel ? " · tunnel verdicts" : ""}`;
+  const r = $("status-right");
+  if (r.textContent !== right) r.textContent = right;
 }
 
 $("status-verdicts").addEventListener("click", (e) => {

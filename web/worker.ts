@@ -11,7 +11,7 @@ import {
   KeyStore,
   parseEspSaFile,
   parseSaSpec,
-  summarize,
+  summaryColumns,
   type DecodedPacket,
   type KeyWarning,
   type Layer,
@@ -159,28 +159,10 @@ function chunkOf(rows: Row[], start: number, table: Map<string, number>): RowChu
   return c;
 }
 
-/** The packet-list columns, from the same one-line summary the CLI prints. */
+/** The packet-list columns: those of the one-line summary the CLI prints. */
 function rowOf(p: DecodedPacket, t0: number): Row {
-  let src = "";
-  let dst = "";
-  for (const l of p.layers) {
-    if (l.name === "ipv4" || l.name === "ipv6") {
-      src = String(l.fields.src ?? "");
-      dst = String(l.fields.dst ?? "");
-    } else if (!src && l.name === "eth") {
-      src = String(l.fields.src);
-      dst = String(l.fields.dst);
-    }
-  }
-  const line = summarize(p, t0, false);
-  const time = p.time - t0;
-  const prefix = `${String(p.frame).padStart(5)} ${time.toFixed(6).padStart(11)} ${src ? `${src} → ${dst} ` : ""}`;
-  const rest = line.startsWith(prefix) ? line.slice(prefix.length) : line;
-  const sp = rest.indexOf(" ");
-  const proto = sp < 0 ? rest : rest.slice(0, sp);
-  const sp2 = rest.indexOf(" ", sp + 1);
-  const info = sp2 < 0 ? "" : rest.slice(sp2 + 1);
-  return [p.frame, time, src, dst, proto, p.originalLength, info, p.verdict];
+  const c = summaryColumns(p);
+  return [p.frame, p.time - t0, c.src, c.dst, c.proto, p.originalLength, c.info, p.verdict];
 }
 
 /** A copy of the packet that clones small: byte fields and sources as their own buffers. */

@@ -12,6 +12,7 @@ export const E_RESULT: i32 = 24; // ≥ 0: output length; < 0: −Drop
 export const E_OUT_OFF: i32 = 28; // protect: where the ESP (or UDP) packet starts; unprotect: payload offset
 export const E_SEQ_LO: i32 = 32; // sequence number used (low and high 32 bits)
 export const E_SEQ_HI: i32 = 36;
+export const E_KS: i32 = 44; // unprotect, keystream path: offset of the packet's keystream, −1: none
 export const ESP_DESC_BYTES: i32 = 48;
 
 // Pipeline use of the same row (assembly/pipeline/): what happened to the packet, and the

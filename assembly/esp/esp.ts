@@ -27,7 +27,7 @@
 //   6. replay window commit (replayCommit), counters
 //   7. next header 59 (dummy) dropped and counted; anything else handed up
 
-import { gcmSeal, gcmOpen, gmacSign, gmacVerify } from "../gcm";
+import { gcmSeal, gcmOpen, gcmOpenKs, gcmCounters, gmacSign, gmacVerify } from "../gcm";
 import { ccpSeal, ccpOpen } from "../chacha20poly1305";
 import { gmacAadHead, gmacRestOffset } from "./rfc4543";
 import {
@@ -38,12 +38,12 @@ import { Drop, countDrop } from "./drop";
 import {
   saPtr, saLookup, SA_KEY, SA_SPI, SA_SALT, SA_FLAGS, SA_ICV, SA_ALG, SA_SEQ, SA_REPLAY, SA_TFC,
   SA_PKTS, SA_OCTETS, SA_DROPS, SAF_INBOUND, SAF_ESN, SAF_SPENT, SA_ENCAP,
-  ALG_CHACHA20_POLY1305, ALG_AES_GMAC,
+  ALG_CHACHA20_POLY1305, ALG_AES_GMAC, ALG_AES_GCM,
 } from "./sa";
 import { replayCheck, replayCommit, REPLAY_ERR_REPLAYED, REPLAY_ERR_TOO_OLD } from "./replay";
 import { udpWrap } from "./rfc3948";
 import {
-  E_SA, E_BUF, E_OFF, E_LEN, E_CAP, E_NH, E_RESULT, E_OUT_OFF, E_SEQ_LO, E_SEQ_HI, ESP_DESC_BYTES,
+  E_SA, E_BUF, E_OFF, E_LEN, E_CAP, E_NH, E_RESULT, E_OUT_OFF, E_SEQ_LO, E_SEQ_HI, E_KS, ESP_DESC_BYTES,
 } from "./descriptor";
 
 
@@ -143,6 +143,15 @@ export function protectOne(d: usize): void {
 
 /** Unprotect one ESP packet described at d. */
 export function unprotectOne(d: usize): void {
+  unprotectWith(d, 0);
+}
+
+/**
+ * Unprotect one ESP packet described at d. ks = 0: AES in this module. Otherwise an AES-GCM
+ * packet whose E_KS is ≥ 0 takes its keystream from ks + E_KS (espUnprotectCounters, then
+ * encrypted by the caller); every check, and its order, is the same.
+ */
+@inline function unprotectWith(d: usize, ks: usize): void {
   store<i32>(d + E_SA, -1);
   const buf = <usize>load<u32>(d + E_BUF);
   const off = load<i32>(d + E_OFF);
@@ -195,9 +204,10 @@ export function unprotectOne(d: usize): void {
       aad = aadBuf;
       aadLen = GCM_AAD_LEN_ESN;
     }
-    ptLen = alg == ALG_CHACHA20_POLY1305
-      ? ccpOpen(sa + SA_KEY, nonceBuf, aad, aadLen, p, len - ESP_HEADROOM, p)
-      : gcmOpen(sa + SA_KEY, nonceBuf, aad, aadLen, p, len - ESP_HEADROOM, p, icv);
+    if (alg == ALG_CHACHA20_POLY1305) ptLen = ccpOpen(sa + SA_KEY, nonceBuf, aad, aadLen, p, len - ESP_HEADROOM, p);
+    else if (ks != 0 && load<i32>(d + E_KS) >= 0) {
+      ptLen = gcmOpenKs(sa + SA_KEY, aad, aadLen, p, len - ESP_HEADROOM, p, icv, ks + <usize>load<i32>(d + E_KS));
+    } else ptLen = gcmOpen(sa + SA_KEY, nonceBuf, aad, aadLen, p, len - ESP_HEADROOM, p, icv);
   }
   if (ptLen < 0) {
     drop(d, sa, Drop.IntegFail);
@@ -258,6 +268,56 @@ export function espUnprotectBatch(desc: usize, n: i32): i32 {
   for (let i = 0; i < n; i++) {
     const d = desc + <usize>(i * ESP_DESC_BYTES);
     unprotectOne(d);
+    if (load<i32>(d + E_RESULT) >= 0) ok++;
+  }
+  espClearScratch();
+  return ok;
+}
+
+// Keystream path (TypeScript's "node" engine: AES from node:crypto, one call per SA and batch;
+// GHASH, the tag check, replay and every other step stay here).
+//   1. espUnprotectCounters(desc, n, −1, …): SA lookup of every packet into E_SA, E_KS = −1
+//   2. per SA of the batch that has a keystream cipher: espUnprotectCounters(desc, n, sa, ks,
+//      off) writes the counter blocks of that SA's AES-GCM packets; the caller encrypts them
+//   3. espUnprotectBatchKs: as espUnprotectBatch, with those packets' keystreams
+
+/**
+ * sa = −1: look up every packet's SA (E_SA, −1 when none) and clear E_KS. sa ≥ 0: for each
+ * packet of that AES-GCM SA long enough to open, write its counter blocks (J0 = salt ‖ IV ‖ 1,
+ * then the data counters) at ks + off and set E_KS = off. Returns the new end offset.
+ */
+export function espUnprotectCounters(desc: usize, n: i32, sa: i32, ks: usize, off: i32): i32 {
+  for (let i = 0; i < n; i++) {
+    const d = desc + <usize>(i * ESP_DESC_BYTES);
+    const len = load<i32>(d + E_LEN);
+    if (sa < 0) {
+      store<i32>(d + E_KS, -1);
+      const o = load<i32>(d + E_OFF);
+      const idx = len < ESP_HDR_LEN || o < 0 ? -1 : saLookup(bswap<u32>(load<u32>(<usize>load<u32>(d + E_BUF) + <usize>o)));
+      store<i32>(d + E_SA, idx);
+      continue;
+    }
+    if (load<i32>(d + E_SA) != sa) continue;
+    const p = saPtr(sa);
+    if (<u32>load<u16>(p + SA_ALG) != ALG_AES_GCM) continue;
+    const ct = len - ESP_HEADROOM - <i32>load<u16>(p + SA_ICV);
+    if (ct < ESP_TRAILER_LEN) continue;
+    const esp = <usize>load<u32>(d + E_BUF) + <usize>load<i32>(d + E_OFF);
+    store<u32>(nonceBuf, load<u32>(p + SA_SALT));
+    store<u64>(nonceBuf + 4, load<u64>(esp + 8));
+    store<i32>(d + E_KS, off);
+    off += gcmCounters(nonceBuf, ct, ks + <usize>off);
+  }
+  espClearScratch();
+  return off;
+}
+
+/** Unprotect n packets, keystreams from ks (see above). Returns how many were accepted. */
+export function espUnprotectBatchKs(desc: usize, n: i32, ks: usize): i32 {
+  let ok = 0;
+  for (let i = 0; i < n; i++) {
+    const d = desc + <usize>(i * ESP_DESC_BYTES);
+    unprotectWith(d, ks);
     if (load<i32>(d + E_RESULT) >= 0) ok++;
   }
   espClearScratch();

@@ -20,3 +20,8 @@ export function setKeystreamProvider(p: KeystreamProvider | undefined): void {
 export async function keystreamProvider(): Promise<KeystreamProvider | undefined> {
   return provider;
 }
+
+/** The registered provider, for synchronous constructors (Esp). */
+export function currentKeystreamProvider(): KeystreamProvider | undefined {
+  return provider;
+}

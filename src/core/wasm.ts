@@ -49,15 +49,18 @@ export class Core {
     this.i32view = new Int32Array(this.buf);
   }
 
+  // memory.grow detaches the old ArrayBuffer (its byteLength becomes 0): checking that is much
+  // cheaper than asking for memory.buffer, and the hot paths ask several times per packet.
+
   /** All of wasm memory as bytes; valid until the next allocation. */
   get u8(): Uint8Array {
-    if (this.x.memory.buffer !== this.buf) this.refresh();
+    if (this.buf.byteLength === 0) this.refresh();
     return this.u8view;
   }
 
   /** All of wasm memory as little-endian i32s; valid until the next allocation. */
   get i32(): Int32Array {
-    if (this.x.memory.buffer !== this.buf) this.refresh();
+    if (this.buf.byteLength === 0) this.refresh();
     return this.i32view;
   }
 

@@ -33,7 +33,7 @@ import { DecodeError } from "./errors.js";
 import { parseIkev2, type IkeKeysTable } from "./ikev2.js";
 import { KeyStore, type EspKey } from "./keys.js";
 import { decodeLink } from "./linktypes.js";
-import { IPPROTO, parseIcmp, parseIpv4, parseIpv6, parseUdp, type Layer, type Ipv4Header } from "./layers.js";
+import { IPPROTO, parseIcmp, parseIpv4, parseIpv6, parseUdp, view, type Layer, type Ipv4Header } from "./layers.js";
 import { readCapture, type CaptureFrame } from "./pcap.js";
 import { parseIPv4, parsePrefix } from "../addr.js";
 
@@ -95,6 +95,7 @@ const ESP_HEADROOM = 16; // SPI ‖ seq ‖ IV (RFC 4303 §2, RFC 4106 §3.1, RF
 const E_SEQ_LO = 8;
 const E_SEQ_HI = 9;
 const ROW = 12;
+const PLAIN_CHUNK = 64 * 1024; // bytes per shared plaintext buffer (plainBytes)
 
 interface Lane {
   esp: Esp;
@@ -115,8 +116,10 @@ interface EspJob {
   index: number;
   binding: Binding;
   layer: Layer;
-  /** The ESP packet as captured (for display decryption after an ICV failure). */
-  bytes: Uint8Array;
+  /** The ESP packet as captured is buf[off..off+length) (for display decryption after an ICV failure). */
+  buf: Uint8Array;
+  off: number;
+  length: number;
 }
 
 interface Job {
@@ -148,6 +151,9 @@ export class Decoder {
   private readonly batchSize: number;
   private jobs: Job[] = [];
   private readonly ctrCtx = new Map<EspKey, number>();
+  /** Where decrypted plaintexts are copied: one buffer shared by many packets (see plainBytes). */
+  private plainChunk = new Uint8Array(0);
+  private plainUsed = 0;
 
   /** @internal use createDecoder */
   constructor(lanes: Lane[], options: DecodeOptions, dp: Dataplane | undefined) {
@@ -175,10 +181,14 @@ export class Decoder {
   /** Decode frames in order; packets come out in the same order. */
   *decode(frames: Iterable<CaptureFrame>): Generator<DecodedPacket> {
     for (const fr of frames) {
-      if (this.mustFlush()) yield* this.flush();
+      if (this.mustFlush()) {
+        const done = this.flush();
+        for (let i = 0; i < done.length; i++) yield done[i];
+      }
       this.front(fr);
     }
-    yield* this.flush();
+    const done = this.flush();
+    for (let i = 0; i < done.length; i++) yield done[i];
   }
 
   private mustFlush(): boolean {
@@ -188,7 +198,8 @@ export class Decoder {
     return !!t && (t.small.length >= t.small.capacity || (!!t.big && t.big.length > 0));
   }
 
-  private *flush(): Generator<DecodedPacket> {
+  /** Run the queued batches and finish their packets (returned in order). */
+  private flush(): DecodedPacket[] {
     for (const l of this.lanes) {
       if (l.small.length) l.esp.unprotect(l.small);
       if (l.big?.length) l.esp.unprotect(l.big);
@@ -200,12 +211,15 @@ export class Decoder {
     }
     const jobs = this.jobs;
     this.jobs = [];
-    for (const j of jobs) {
+    const out: DecodedPacket[] = new Array(jobs.length);
+    const verdicts = this.stats.verdicts;
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i];
       this.back(j);
-      this.stats.frames++;
-      this.stats.verdicts[j.pkt.verdict] = (this.stats.verdicts[j.pkt.verdict] ?? 0) + 1;
-      yield j.pkt;
+      verdicts[j.pkt.verdict] = (verdicts[j.pkt.verdict] ?? 0) + 1;
+      out[i] = j.pkt;
     }
+    this.stats.frames += jobs.length;
     for (const l of this.lanes) {
       if (l.small.length) l.small.clear();
       if (l.big?.length) l.big.clear();
@@ -214,6 +228,7 @@ export class Decoder {
       if (t.small.length) t.small.clear();
       if (t.big?.length) t.big.clear();
     }
+    return out;
   }
 
   // ---- front: link, IP, UDP, ESP header; queue crypto and pipeline work ----
@@ -369,7 +384,7 @@ export class Decoder {
     }
     fields.algorithm = key.name;
     fields.icvLength = key.icvLength;
-    if (n >= 16) fields.iv = b.subarray(off + 8, off + 16);
+    if (n >= 16) fields.iv = view(b, off + 8, 8);
     const bind = this.binding(key, spi);
     if (!bind) {
       fields.icv = "no-key";
@@ -380,10 +395,9 @@ export class Decoder {
       bind.started = true;
       if (key.esn) setReplayTop(bind.lane.esp, bind.sa, firstTop(key, seq));
     }
-    const bytes = b.subarray(off, end);
     const batch = this.pick(bind.lane, n);
-    const index = batch.addPacket(bytes);
-    job.esp = { batch, index, binding: bind, layer, bytes };
+    const index = batch.addPacket(view(b, off, n));
+    job.esp = { batch, index, binding: bind, layer, buf: b, off, length: n };
   }
 
   private pick(l: Lane, n: number): EspBatch {
@@ -469,7 +483,7 @@ export class Decoder {
     const esp = binding.lane.esp;
     const r = batch.result(index);
     const reason = r >= 0 ? "none" : (DROP_REASONS[-r] ?? "none");
-    const n = e.bytes.length;
+    const n = e.length;
     const icvLen = key.icvLength;
     let plain: Uint8Array | undefined;
     if (reason === "none" || reason === "bad-padding" || reason === "dummy") {
@@ -483,12 +497,12 @@ export class Decoder {
         if (key.esn) f.seqHigh = hi;
       }
       const start = (i32[row + 1] >>> 0) + (i32[row + 2] >>> 0) + ESP_HEADROOM; // E_BUF + E_OFF
-      plain = new Uint8Array(n - ESP_HEADROOM - icvLen);
-      plain.set(esp.core.u8.subarray(start, start + plain.length));
+      plain = this.plainBytes(n - ESP_HEADROOM - icvLen);
+      plain.set(new Uint8Array(esp.core.u8.buffer, start, plain.length));
       this.stats.espDecrypted++;
     } else if (reason === "integrity-failure") {
       f.icv = "bad";
-      if (n >= ESP_HEADROOM + icvLen + 2) plain = this.displayDecrypt(esp, key, e.bytes);
+      if (n >= ESP_HEADROOM + icvLen + 2) plain = this.displayDecrypt(esp, key, e.buf.subarray(e.off, e.off + n));
     } else {
       f.icv = "bad";
     }
@@ -508,7 +522,7 @@ export class Decoder {
       return reason === "none" ? "bad-padding" : reason;
     }
     f.payloadLength = payloadLength;
-    f.payload = plain.subarray(0, payloadLength); // bytes here; hex text in JSON (packetJson)
+    f.payload = view(plain, 0, payloadLength); // bytes here; hex text in JSON (packetJson)
     let err = "";
     if (nh === IPPROTO.IPV6) err = parseIpv6(plain, s, 0, payloadLength, pkt.layers);
     else if (nh === 4) {
@@ -520,6 +534,22 @@ export class Decoder {
     }
     if (reason !== "none" && reason !== "dummy") return reason;
     return job.verdict !== "ok" ? job.verdict : err || "ok";
+  }
+
+  /**
+   * A zeroed view of n bytes for a decrypted plaintext, cut from a chunk shared by the packets
+   * that follow (a fresh Uint8Array per packet costs V8 a backing store each, the biggest cost
+   * of decoding ESP). Views, not copies: a packet kept alive keeps its chunk alive.
+   */
+  private plainBytes(n: number): Uint8Array {
+    if (n > PLAIN_CHUNK / 4) return new Uint8Array(n);
+    if (this.plainUsed + n > this.plainChunk.length) {
+      this.plainChunk = new Uint8Array(PLAIN_CHUNK);
+      this.plainUsed = 0;
+    }
+    const v = view(this.plainChunk, this.plainUsed, n);
+    this.plainUsed += (n + 7) & ~7;
+    return v;
   }
 
   /**
@@ -551,7 +581,7 @@ export class Decoder {
     u8.set(ct, base + 32);
     if (chacha) x.ccpSeal(ctx, base, base + 16, 0, base + 32, ct.length, base + 32);
     else core.x.gcmSeal(ctx, base, base + 16, 0, base + 32, ct.length, base + 32, 16);
-    const out = new Uint8Array(ct.length); // (slice() on all of wasm memory is a slow path in V8)
+    const out = this.plainBytes(ct.length); // (slice() on all of wasm memory is a slow path in V8)
     out.set(core.u8.subarray(base + 32, base + 32 + ct.length));
     core.x.wipe(base, total);
     return out;
@@ -614,7 +644,8 @@ export async function createDecoder(options: DecodeOptions = {}): Promise<Decode
   const lanes: Lane[] = [];
   const n = Math.min(lanesFor(keys), 16);
   for (let i = 0; i < n; i++) {
-    const esp = new Esp(await newCore(), Math.max(64, keys.entries.length * 4));
+    // "auto": in Node, AES keystream for a batch's packets of an SA in one node:crypto call.
+    const esp = new Esp(await newCore(), Math.max(64, keys.entries.length * 4), "auto");
     lanes.push({ esp, small: esp.createBatch({ packets: size, slotBytes: SLOT }), big: undefined, spis: new Set() });
   }
   let dp: Dataplane | undefined;

@@ -52,10 +52,42 @@ function plain(v: unknown, depth = 0): FieldValue {
   if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
   if (typeof v === "object") {
     const o: { [k: string]: FieldValue } = {};
-    for (const [k, x] of Object.entries(v as object)) if (typeof x !== "function") o[k] = plain(x, depth + 1);
+    const r = v as Record<string, unknown>;
+    for (const k in r) {
+      if (!Object.hasOwn(r, k)) continue;
+      const x = r[k];
+      if (typeof x !== "function") o[k] = plain(x, depth + 1);
+    }
     return o;
   }
   return null;
+}
+
+/**
+ * plain() of the codec's payload list, each without its raw `body` and with `offset` moved by
+ * `shift` (appended when missing), in one pass: what plain(list.map(({ body, ...p }) =>
+ * ({ ...p, offset: (p.offset ?? 0) + shift }))) gives, without the intermediate objects.
+ */
+function plainPayloads(list: ReadonlyArray<Record<string, unknown>>, shift: number | undefined): FieldValue[] {
+  const out: FieldValue[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i];
+    const o: { [k: string]: FieldValue } = {};
+    let hasOffset = false;
+    for (const k in p) {
+      if (k === "body" || !Object.hasOwn(p, k)) continue;
+      if (shift !== undefined && k === "offset") {
+        hasOffset = true;
+        o.offset = ((p.offset as number | undefined) ?? 0) + shift;
+        continue;
+      }
+      const x = p[k];
+      if (typeof x !== "function") o[k] = plain(x, 2);
+    }
+    if (shift !== undefined && !hasOffset) o.offset = shift;
+    out[i] = o;
+  }
+  return out;
 }
 
 export interface IkeKeysTable {
@@ -96,6 +128,11 @@ export function parseIkev2(b: Uint8Array, src: number, off: number, end: number,
     return "bad-ike";
   }
   if (codec) {
+    // The codec throws on a malformed message and the layer keeps only the message text: a
+    // stack trace captured per bad message would be the costliest part of decoding it.
+    const E = Error as { stackTraceLimit?: number };
+    const limit = E.stackTraceLimit;
+    E.stackTraceLimit = 0;
     try {
       const msg = codec.decodeIkeMessage(b.subarray(off, off + length), table && table.keys.length ? table.keys : undefined) as {
         payloads?: Array<{ offset?: number; body?: unknown }>;
@@ -104,14 +141,15 @@ export function parseIkev2(b: Uint8Array, src: number, off: number, end: number,
       };
       // Payload offsets become offsets in the layer's source (decrypted ones stay relative to
       // the SK plaintext); raw bodies are left out (their fields are decoded).
-      const payloads = (msg.payloads ?? []).map(({ body: _b, ...p }) => ({ ...p, offset: (p.offset ?? 0) + off }));
-      fields.payloads = plain(payloads);
-      if (msg.decrypted) fields.decrypted = plain(msg.decrypted.map(({ body: _b, ...p }) => p));
+      fields.payloads = plainPayloads((msg.payloads ?? []) as Record<string, unknown>[], off);
+      if (msg.decrypted) fields.decrypted = plainPayloads(msg.decrypted as Record<string, unknown>[], undefined);
       if (msg.icv) fields.icv = msg.icv;
       return msg.icv === "bad" ? "integrity-failure" : msg.icv === "no-key" ? "no-key" : "";
     } catch (e) {
       fields.error = e instanceof Error ? e.message : String(e);
       return "bad-ike";
+    } finally {
+      E.stackTraceLimit = limit;
     }
   }
   // Built-in: the generic payload chain (RFC 7296 §3.2).

@@ -5,7 +5,7 @@ export { readCapture, captureFormat, writePcap, writePcapng, CaptureError, type 
 export { fieldSpans, type Layer, type FieldValue, type Span } from "./layers.js";
 export { KeyStore, parseEspSaFile, parseSaSpec, type EspKey, type KeyWarning } from "./keys.js";
 export { registerIkeCodec, type IkeCodec } from "./ikev2.js";
-export { summarize, packetJson, type JsonOptions } from "./summary.js";
+export { summarize, summaryColumns, packetJson, type JsonOptions, type SummaryColumns } from "./summary.js";
 export { encapCapture, type EncapOptions, type EncapResult } from "./encap.js";
 export { DecodeError, type DecodeErrorCode } from "./errors.js";
 export * from "./linktypes.js";

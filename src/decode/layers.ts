@@ -38,16 +38,36 @@ export interface Span {
 
 export const IPPROTO = { HOPOPTS: 0, ICMP: 1, TCP: 6, UDP: 17, IPV6: 41, ROUTING: 43, FRAGMENT: 44, ESP: 50, AH: 51, ICMPV6: 58, NONE: 59, DSTOPTS: 60 } as const;
 
+/**
+ * b[off..off+len) as a new view on the same memory: what subarray() returns, built at a
+ * fraction of its cost (no species lookup); the decoder makes several per packet.
+ */
+export function view(b: Uint8Array, off: number, len: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + off, len);
+}
+
 const be16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
 const be32 = (b: Uint8Array, o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 
-/** RFC 1071 sum of b[o..o+n) folded to 16 bits (not complemented). */
+/**
+ * RFC 1071 sum of b[o..o+n) folded to 16 bits (not complemented), plus s. Long runs are summed
+ * as 32-bit big-endian words (§2(C): any word size, the carries folded in at the end); since
+ * 2^16 ≡ 1 mod 2^16−1, folding is the remainder mod 0xffff, with 0xffff standing for 0 when
+ * the sum is not zero (the value the end-around carries give).
+ */
 export function sum16(b: Uint8Array, o: number, n: number, s = 0): number {
+  let i = o;
+  if (n >= 32) {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const end4 = o + (n & ~3);
+    for (; i < end4; i += 4) s += dv.getUint32(i); // < 2^46 for any IP packet: exact
+  }
   const end = o + (n & ~1);
-  for (let i = o; i < end; i += 2) s += (b[i] << 8) | b[i + 1];
+  for (; i < end; i += 2) s += (b[i] << 8) | b[i + 1];
   if (n & 1) s += b[o + n - 1] << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
+  if (s <= 0xffff) return s;
+  const r = s % 0xffff;
+  return r === 0 ? 0xffff : r;
 }
 
 export interface Ipv4Header {
@@ -323,8 +343,25 @@ export function ipv4Text(b: Uint8Array, o: number): string {
   return s;
 }
 
+// A direct-mapped cache in front of the map: the last address seen in each of 64 slots,
+// compared byte by byte (no key string to build for the addresses a capture repeats).
+const V6_SLOTS = 64;
+const v6Bytes = new Uint8Array(V6_SLOTS * 16);
+const v6Text: (string | undefined)[] = new Array(V6_SLOTS).fill(undefined);
 const v6Memo = new Map<string, string>();
 export function ipv6Text(b: Uint8Array, o: number): string {
+  const slot = (b[o + 15] ^ (b[o + 13] << 1) ^ (b[o + 11] << 2) ^ b[o + 7] ^ (b[o + 5] << 3)) & (V6_SLOTS - 1);
+  const at = slot * 16;
+  let same = v6Text[slot] !== undefined;
+  for (let i = 15; same && i >= 0; i--) same = v6Bytes[at + i] === b[o + i];
+  if (same) return v6Text[slot]!;
+  const s = ipv6TextMemo(b, o);
+  for (let i = 0; i < 16; i++) v6Bytes[at + i] = b[o + i];
+  v6Text[slot] = s;
+  return s;
+}
+
+function ipv6TextMemo(b: Uint8Array, o: number): string {
   // Key: the 16 bytes as 8 UTF-16 code units (cheap to build, exact).
   const k = String.fromCharCode(
     (b[o] << 8) | b[o + 1], (b[o + 2] << 8) | b[o + 3], (b[o + 4] << 8) | b[o + 5], (b[o + 6] << 8) | b[o + 7],

@@ -9,6 +9,7 @@
  * Frames are views into the file's bytes (no copy). No Node imports: also runs in a browser.
  */
 import { DecodeError } from "./errors.js";
+import { view } from "./layers.js";
 
 export class CaptureError extends DecodeError {
   constructor(message: string) {
@@ -57,11 +58,16 @@ export function captureFormat(file: Uint8Array): CaptureFormat | undefined {
 }
 
 /** Read every frame of a pcap or pcapng file, in file order. Throws CaptureError on bad files. */
-export function* readCapture(file: Uint8Array): Generator<CaptureFrame> {
+export function readCapture(file: Uint8Array): Generator<CaptureFrame> {
+  // The reader itself, not a generator delegating to it (yield* costs a resume per frame).
   const f = captureFormat(file);
-  if (f === "pcap") yield* readPcap(file);
-  else if (f === "pcapng") yield* readPcapng(file);
-  else throw new CaptureError("not a pcap or pcapng file (unknown magic number)");
+  if (f === "pcap") return readPcap(file);
+  if (f === "pcapng") return readPcapng(file);
+  return notACapture();
+}
+
+function* notACapture(): Generator<CaptureFrame> {
+  throw new CaptureError("not a pcap or pcapng file (unknown magic number)");
 }
 
 function* readPcap(file: Uint8Array): Generator<CaptureFrame> {
@@ -87,7 +93,7 @@ function* readPcap(file: Uint8Array): Generator<CaptureFrame> {
       number: ++n,
       linktype,
       time: sec + frac / tsDiv,
-      data: file.subarray(o + 16, o + 16 + incl),
+      data: view(file, o + 16, incl),
       originalLength: orig,
       fileOffset: o + 16,
     };
@@ -161,7 +167,7 @@ function* readPcapng(file: Uint8Array): Generator<CaptureFrame> {
           number: ++n,
           linktype: iface.linktype,
           time: (tsHi * 4294967296 + tsLo) / iface.tsPerSec,
-          data: file.subarray(body + 20, body + 20 + incl),
+          data: view(file, body + 20, incl),
           originalLength: orig,
           fileOffset: body + 20,
         };
@@ -172,7 +178,7 @@ function* readPcapng(file: Uint8Array): Generator<CaptureFrame> {
         if (!iface) throw new CaptureError(`frame ${n + 1}: simple packet block before any interface block`);
         const orig = dv.getUint32(body, le);
         const incl = Math.min(orig, bodyEnd - body - 4);
-        yield { number: ++n, linktype: iface.linktype, time: 0, data: file.subarray(body + 4, body + 4 + incl), originalLength: orig, fileOffset: body + 4 };
+        yield { number: ++n, linktype: iface.linktype, time: 0, data: view(file, body + 4, incl), originalLength: orig, fileOffset: body + 4 };
         break;
       }
       default:

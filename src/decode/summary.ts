@@ -35,7 +35,8 @@ function info(l: Layer, layers: Layer[]): string {
   const f = l.fields;
   switch (l.name) {
     case "icmpv6": {
-      const ip = [...layers].reverse().find((x) => x.name === "ipv6");
+      let ip: Layer | undefined;
+      for (let i = layers.length - 1; i >= 0 && !ip; i--) if (layers[i].name === "ipv6") ip = layers[i];
       if (f.type === 128 || f.type === 129) {
         return `${f.typeName} id=${hex4(num(f.id))}, seq=${num(f.seq)}, hop limit=${ip ? num(ip.fields.hopLimit) : 0}`;
       }
@@ -70,8 +71,18 @@ function info(l: Layer, layers: Layer[]): string {
   }
 }
 
-/** The tshark-like line for one packet; `t0` is the first packet's time (for the relative column). */
-export function summarize(pkt: DecodedPacket, t0: number, showVerdict = pkt.verdict !== "ok"): string {
+export interface SummaryColumns {
+  /** Innermost IP (or Ethernet) source and destination shown; "" when none. */
+  src: string;
+  dst: string;
+  /** Protocol column (tshark's names). */
+  proto: string;
+  /** Info column. */
+  info: string;
+}
+
+/** The columns of summarize() that depend on the layers (the page's packet list uses them directly). */
+export function summaryColumns(pkt: DecodedPacket): SummaryColumns {
   const layers = pkt.layers;
   let src = "";
   let dst = "";
@@ -88,7 +99,12 @@ export function summarize(pkt: DecodedPacket, t0: number, showVerdict = pkt.verd
   // The payload bytes of UDP/TCP are not the protocol: show the layer under them.
   if (top && top.name === "data" && layers.length > 1 && ["udp", "tcp", "esp"].includes(layers[layers.length - 2].name)) top = layers[layers.length - 2];
   const proto = top ? (PROTO_NAMES[top.name] ?? top.name.toUpperCase()) : "?";
-  const text = top ? info(top, layers) : "";
+  return { src, dst, proto, info: top ? info(top, layers) : "" };
+}
+
+/** The tshark-like line for one packet; `t0` is the first packet's time (for the relative column). */
+export function summarize(pkt: DecodedPacket, t0: number, showVerdict = pkt.verdict !== "ok"): string {
+  const { src, dst, proto, info: text } = summaryColumns(pkt);
   const time = (pkt.time - t0).toFixed(6);
   const parts = [String(pkt.frame).padStart(5), time.padStart(11)];
   if (src) parts.push(`${src} → ${dst}`);

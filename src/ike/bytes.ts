@@ -15,11 +15,24 @@ export function put32(b: Uint8Array, o: number, v: number): void {
   b[o + 3] = v & 0xff;
 }
 
-const HEX = "0123456789abcdef";
+// Lower-case hex: short inputs by a table of the 256 two-digit strings; longer ones through a
+// reused buffer of character codes and one TextDecoder call (no string built per byte; the
+// decoder hexes every Encrypted payload it cannot open).
+const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const BYTE_CODES = new Uint16Array(256).map((_, i) => BYTE_HEX[i].charCodeAt(0) | (BYTE_HEX[i].charCodeAt(1) << 8));
+const latin1 = new TextDecoder("latin1");
+let codes = new Uint16Array(256);
 export function toHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i] >> 4] + HEX[b[i] & 15];
-  return s;
+  const n = b.length;
+  if (n < 16) {
+    let s = "";
+    for (let i = 0; i < n; i++) s += BYTE_HEX[b[i]];
+    return s;
+  }
+  if (codes.length < n) codes = new Uint16Array(Math.max(n, codes.length * 2));
+  for (let i = 0; i < n; i++) codes[i] = BYTE_CODES[b[i]];
+  // A little-endian u16 holds the two digits in order (every engine we run on is little-endian).
+  return latin1.decode(new Uint8Array(codes.buffer, 0, 2 * n));
 }
 
 /** Lower- or upper-case hex, even length, nothing else. Throws `code` otherwise. */
