@@ -32,6 +32,7 @@
  * The endpoint is transport-agnostic: it is handed datagrams (`receive`) and hands datagrams
  * to `send`; src/node/ binds it to node:dgram sockets. Keys never reach the log.
  */
+import { INSPECT_SYMBOL } from "../redact.js";
 import { createHash, randomBytes as nodeRandom, timingSafeEqual } from "node:crypto";
 import * as C from "./constants.js";
 import { decodeIkeMessage, encodeIkeMessage, type IkeMessage, type IkePayload, type IkePayloadInput, type IkeSaKeys } from "./message.js";
@@ -266,6 +267,15 @@ interface Lingering {
 const KEY_PAD = new TextEncoder().encode("Key Pad for IKEv2");
 
 export class IkeEndpoint {
+  /** Never the keys, the PSKs or the SAs' state in util.inspect / JSON.stringify: a summary. */
+  [INSPECT_SYMBOL](): string {
+    return `IkeEndpoint { ikeSas: ${new Set(this.sas.values()).size}, halfOpen: ${this.halfOpenSas.size}${this.closed ? ", closed" : ""} }`;
+  }
+
+  toJSON(): object {
+    return { ikeSas: new Set(this.sas.values()).size, halfOpen: this.halfOpenSas.size, closed: this.closed };
+  }
+
   private readonly cfg: Config;
   private readonly dp?: Dataplane;
   private readonly opt: IkeEndpointOptions;
