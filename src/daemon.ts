@@ -21,6 +21,7 @@
  * with their addresses and routes) and the sockets. A TUN device removed underneath is reported
  * and, by default, the daemon stops with an error (`onTunLoss: "recreate"` brings it back).
  */
+import { INSPECT_SYMBOL } from "./redact.js";
 import { createServer, type Server, type Socket as NetSocket, connect } from "node:net";
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { loadConfigFile } from "./config/index.js";
@@ -184,6 +185,15 @@ interface TunnelRuntime {
 }
 
 export class Daemon {
+  /** A summary in util.inspect / JSON.stringify (the configuration and endpoint inside hold keys); status() has the rest. */
+  [INSPECT_SYMBOL](): string {
+    return `Daemon { config: '${this.opt.configFile}', tunnels: ${this.tunnels.size}, socket: '${this.socketPath}' }`;
+  }
+
+  toJSON(): object {
+    return { config: this.opt.configFile, tunnels: this.tunnels.size, socket: this.socketPath };
+  }
+
   readonly config: Config;
   readonly log: Logger;
   readonly dp: Dataplane;

@@ -493,6 +493,11 @@ export class Esp {
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return `Esp { sas: ${this.handles.size}/${this.capacity} }`;
   }
+
+  /** JSON.stringify would otherwise walk into wasm memory (SA records hold key schedules). */
+  toJSON(): object {
+    return { sas: this.handles.size, capacity: this.capacity };
+  }
 }
 
 interface SaLayout {

@@ -11,6 +11,7 @@
  * resolves the SPD once per tunnel: the first SPD entry matching (local endpoint, remote
  * endpoint, protocol 41) decides whether the tunnel is protected, plain or discarded.
  */
+import { INSPECT_SYMBOL } from "./redact.js";
 import { type AddrRange, type IpPrefix, formatIPv6, prefixRange, toBig } from "./addr.js";
 import { fail, IpsecError } from "./errors.js";
 import { Core, newCore } from "./core/wasm.js";
@@ -91,6 +92,15 @@ export interface SaSelectors {
 }
 
 export class Dataplane {
+  /** A summary in util.inspect / JSON.stringify: never a dump of wasm memory (SA records hold key schedules). */
+  [INSPECT_SYMBOL](): string {
+    return `Dataplane { tunnels: ${this.tunnels.size}, sas: ${this.esp.size}/${this.esp.capacity} }`;
+  }
+
+  toJSON(): object {
+    return { tunnels: this.tunnels.size, sas: this.esp.size, capacity: this.esp.capacity };
+  }
+
   readonly core: Core;
   readonly esp: Esp;
   readonly reassembler: Reassembler;

@@ -202,6 +202,23 @@ describe("strict bounds and the critical bit", () => {
     expect(err!.notifyType).toBe(I.N_UNSUPPORTED_CRITICAL_PAYLOAD);
     expect(Array.from(err!.notifyData!)).toEqual([49]);
   });
+  it("only errors inside a verified SK are marked authenticated (the endpoint acts on no others)", () => {
+    const k = keysFor(SUITES[0]);
+    const caught = (b: Uint8Array): I.IkeError => {
+      try { I.decodeIkeMessage(b, k); } catch (e) { return e as I.IkeError; }
+      throw new Error("no error");
+    };
+    // inside SK, ICV verified: an unknown critical payload
+    const inside = caught(I.encodeIkeMessage(msgWith([{ type: I.PT_SK, inner: [{ type: 49, critical: true, fields: { data: "ab" } }] }]), k));
+    expect([inside.code, inside.notifyType, inside.authenticated]).toEqual(["ERR_IKE_CRITICAL", I.N_UNSUPPORTED_CRITICAL_PAYLOAD, true]);
+    // before SK, in clear: the same payload, then a valid SK — nobody vouches for it
+    const outside = caught(I.encodeIkeMessage(msgWith([{ type: 49, critical: true, fields: { data: "ab" } }, { type: I.PT_SK, inner: AUTH_INNER }]), k));
+    expect([outside.code, outside.notifyType, outside.authenticated]).toEqual(["ERR_IKE_CRITICAL", I.N_UNSUPPORTED_CRITICAL_PAYLOAD, undefined]);
+    // bytes after the message: found before the ICV is checked
+    const sealed = I.encodeIkeMessage(authMsg(true), k);
+    const trailing = caught(Uint8Array.from([...sealed, 0]));
+    expect([trailing.code, trailing.authenticated]).toEqual(["ERR_IKE_TRAILING", undefined]);
+  });
   it("a known type with the critical bit is accepted (§3.2: ignored when understood)", () => {
     const m = I.decodeIkeMessage(I.encodeIkeMessage(msgWith([{ type: I.PT_NONCE, critical: true, fields: { nonce: "00" } }])));
     expect(m.payloads[0].critical).toBe(true);

@@ -696,3 +696,41 @@ describe("RFC 7296 §2.5: unknown critical payloads", () => {
     expect(ep.list()).toEqual([]);
   });
 });
+
+describe("RFC 7296 §2.21.2: unauthenticated bytes in an IKE_SA change nothing", () => {
+  it("forged requests with the IKE_SA's SPIs and every next message ID — a critical payload in clear, bytes after the message — get no answer and do not move the window", async () => {
+    const { encodeIkeMessage } = await import("../src/ike/message.js");
+    const C = await import("../src/ike/constants.js");
+    const { a, b } = await pair();
+    const sa = await a.ike.initiate("peer");
+    const y = b.ike.list()[0];
+    const spi = (h: string) => Uint8Array.from(Buffer.from(h, "hex"));
+    const sentBefore = b.sent;
+    for (let messageId = 0; messageId < 8; messageId++) {
+      const header = { spiI: spi(y.spiI), spiR: spi(y.spiR), exchangeType: C.INFORMATIONAL, flags: { initiator: true }, messageId };
+      // an unknown critical payload before a (garbage) Encrypted payload
+      const critical = encodeIkeMessage({ header, payloads: [{ type: 201, critical: true, body: new Uint8Array([1, 2, 3]) }, { type: C.PT_SK, body: new Uint8Array(40) }] });
+      // an empty Encrypted payload of the right length, one byte after it
+      const trailing = encodeIkeMessage({ header, payloads: [{ type: C.PT_SK, body: new Uint8Array(40) }] });
+      b.ike.receive(critical, { address: A, port: 500 }, { address: B, port: 500 });
+      b.ike.receive(Uint8Array.from([...trailing, 0]), { address: A, port: 500 }, { address: B, port: 500 });
+    }
+    expect(b.sent).toBe(sentBefore);
+    expect(b.logs.filter((l) => l.startsWith("malformed message from"))).toHaveLength(16);
+    // The honest peer's next request is still the one B expects.
+    expect(await a.ike.ping(sa.id)).toBe(true);
+    expect(b.logs.join("\n")).not.toMatch(/expected \d+: ignored/);
+  });
+
+  it("a request that gets no answer settles: ping resolves false and rekeyChild rejects when the IKE_SA dies", async () => {
+    const { a } = await pair({}, {}, (_n, from) => from === A && established);
+    let established = false;
+    const sa = await a.ike.initiate("peer");
+    established = true;
+    const [pong, rekey] = await Promise.allSettled([a.ike.ping(sa.id), a.ike.rekeyChild(sa.id, sa.children[0].spiIn)]);
+    expect(pong).toEqual({ status: "fulfilled", value: false });
+    expect(rekey.status).toBe("rejected");
+    expect((rekey as PromiseRejectedResult).reason.code).toBe("ERR_IKE_TIMEOUT");
+    expect(a.ike.list()).toEqual([]);
+  });
+});

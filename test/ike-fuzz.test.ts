@@ -4,6 +4,11 @@
 // throws, the established IKE_SA and its CHILD_SAs are unchanged by anything rejected (a
 // mutated IKE_SA_INIT may legitimately open a half-open SA, which is capped and expires),
 // and afterwards the honest peer's liveness check and rekey still work.
+// It found (at about 300,000 inputs): a mutated request with the IKE_SA's SPIs, the next message
+// ID and an unknown critical payload in clear moved the responder's message-ID window although
+// nothing about it was authenticated, so the real peer's next requests went unanswered; and the
+// ping waiting for that answer never settled, so the run looked like a hang (see the
+// §2.21.2 tests in ike-endpoint.test.ts). `npm run fuzz` runs 1,000,000 inputs and prints inputs/s.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/index.js";
@@ -28,7 +33,7 @@ function cfg(me: string, peer: string) {
 secrets { ike-1 { secret = "state machine fuzz" } }`);
 }
 
-describe("IKEv2 state machine fuzz", { timeout: Math.max(120_000, RUNS * 20) }, () => {
+describe("IKEv2 state machine fuzz", { timeout: Math.max(120_000, RUNS * 2) }, () => {
   it(`survives ${RUNS} hostile datagrams with its IKE_SA and CHILD_SAs intact`, async () => {
     const seen: Uint8Array[] = [];
     const eps: Record<string, IkeEndpoint> = {};
@@ -68,6 +73,7 @@ describe("IKEv2 state machine fuzz", { timeout: Math.max(120_000, RUNS * 20) }, 
         return m;
       });
     let thrown = 0;
+    const t0 = performance.now();
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 600 }), mutated, fc.constantFrom(...seen)), (d) => {
         try {
@@ -78,6 +84,8 @@ describe("IKEv2 state machine fuzz", { timeout: Math.max(120_000, RUNS * 20) }, 
       }),
       { numRuns: RUNS, seed: seedFromEnv(0x1ce) },
     );
+    const s = (performance.now() - t0) / 1000;
+    console.log(`IKE state machine fuzz (seed ${seedFromEnv(0x1ce)}): ${RUNS} inputs, ${Math.round(RUNS / s).toLocaleString("en-US")} inputs/s, ${eps[B].list().length - 1} half-open IKE_SAs left`);
     await new Promise((r) => setTimeout(r, 50));
     expect(thrown).toBe(0);
     expect(established()).toBe(before);

@@ -29,6 +29,7 @@
  *  - Errors are collected: the first is thrown, all are in `error.errors`; a key that is
  *    defined twice is reported where its winning (last) definition is.
  */
+import { redactKeys } from "../redact.js";
 import {
   ConfigError,
   type Section,
@@ -964,7 +965,7 @@ function readSecret(ctx: Ctx, sec: Section, path: string): IkeSecret | undefined
       ctx.error(r.key("secret"), v.loc, e.message);
     }
   r.finish();
-  return secret ? { name: sec.name, ids, secret } : undefined;
+  return secret ? redactKeys({ name: sec.name, ids, secret }, ["secret"]) : undefined;
 }
 
 const SECRET_TYPES = ["eap", "xauth", "ntlm", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "token", "ppk", "ike"];

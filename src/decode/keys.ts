@@ -14,6 +14,7 @@
  * Several sources combine; the first matching entry wins, and every --sa comes before every
  * file entry, so for the same SPI and addresses --sa wins. Errors name the file and line.
  */
+import { redactKeys } from "../redact.js";
 import { parseIPv4, parseIPv6 } from "../addr.js";
 import { IpsecError } from "../errors.js";
 import type { EspAlgorithm } from "../esp.js";
@@ -236,7 +237,7 @@ export function parseEspSaFile(text: string, fileName = "esp_sa", warnings: KeyW
       esn = /64|esn/i.test(f[8]);
       if (esn && f[9].trim() !== "") esnHigh = u32(origin, "ESN high bits", f[9]);
     }
-    keys.push({ origin, family, src, dst, spi, algorithm: alg.algorithm, keymat, icvLength: alg.icv, esn, esnHigh, name: strongswanName(alg.algorithm, keymat.length - 4, alg.icv) });
+    keys.push(redactKeys({ origin, family, src, dst, spi, algorithm: alg.algorithm, keymat, icvLength: alg.icv, esn, esnHigh, name: strongswanName(alg.algorithm, keymat.length - 4, alg.icv) }, ["keymat"]));
   });
   return keys;
 }
@@ -285,7 +286,7 @@ export function parseSaSpec(text: string, origin = "--sa"): EspKey {
   const esnText = kv.get("esn");
   const esn = esnText !== undefined;
   const esnHigh = esn ? u32(origin, "esn", esnText) : 0;
-  return {
+  return redactKeys<EspKey>({
     origin,
     family: 0,
     src: addrPattern(origin, "src", kv.get("src") ?? "*", 0),
@@ -297,7 +298,7 @@ export function parseSaSpec(text: string, origin = "--sa"): EspKey {
     esn,
     esnHigh,
     name: spec.keyword,
-  };
+  }, ["keymat"]);
 }
 
 /** The first sequence number to send, from an --sa spec's seq= (for encap; default 1). */

@@ -34,6 +34,7 @@
  * The endpoint is transport-agnostic: it is handed datagrams (`receive`) and hands datagrams
  * to `send`; src/node/ binds it to node:dgram sockets. Keys never reach the log.
  */
+import { INSPECT_SYMBOL } from "../redact.js";
 import { createHash, randomBytes as nodeRandom, timingSafeEqual } from "node:crypto";
 import * as C from "./constants.js";
 import { decodeIkeMessage, encodeIkeMessage, type IkeMessage, type IkePayload, type IkePayloadInput, type IkeSaKeys } from "./message.js";
@@ -243,6 +244,8 @@ interface IkeSa {
   nextIn: number; // the peer's next request message ID
   pending?: Pending;
   queue: (() => void)[];
+  /** Callers waiting on a request of this IKE_SA (sent or queued), told when the IKE_SA dies unanswered. */
+  waiting?: Set<(reason: string) => void>;
   lastResponse?: { msgId: number; bytes: Uint8Array };
   children: ChildSa[];
   childConf?: Child; // the child being negotiated in IKE_AUTH (initiator)
@@ -279,6 +282,15 @@ interface Lingering {
 const KEY_PAD = new TextEncoder().encode("Key Pad for IKEv2");
 
 export class IkeEndpoint {
+  /** Never the keys, the PSKs or the SAs' state in util.inspect / JSON.stringify: a summary. */
+  [INSPECT_SYMBOL](): string {
+    return `IkeEndpoint { ikeSas: ${new Set(this.sas.values()).size}, halfOpen: ${this.halfOpenSas.size}${this.closed ? ", closed" : ""} }`;
+  }
+
+  toJSON(): object {
+    return { ikeSas: new Set(this.sas.values()).size, halfOpen: this.halfOpenSas.size, closed: this.closed };
+  }
+
   private readonly cfg: Config;
   private readonly dp?: Dataplane;
   private readonly opt: IkeEndpointOptions;
@@ -778,7 +790,12 @@ export class IkeEndpoint {
     fire();
   }
 
-  private sendRequest(sa: IkeSa, exchange: number, payloads: IkePayloadInput[], onReply: (m: IkeMessage) => void): void {
+  /**
+   * Send a request on `sa` once the one in flight (if any) is answered. `onGone` is called instead
+   * of `onReply` when the IKE_SA is destroyed first (no reply after the retransmits, deleted).
+   */
+  private sendRequest(sa: IkeSa, exchange: number, payloads: IkePayloadInput[], onReply: (m: IkeMessage) => void, onGone?: (reason: string) => void): void {
+    if (onGone) (sa.waiting ??= new Set()).add(onGone);
     const go = () => {
       const msgId = sa.nextOut++;
       const bytes = encodeIkeMessage(
@@ -787,6 +804,7 @@ export class IkeEndpoint {
       );
       this.request(sa, msgId, bytes, (m) => {
         sa.pending = undefined;
+        if (onGone) sa.waiting?.delete(onGone);
         onReply(m);
         sa.queue.shift()?.();
       });
@@ -826,6 +844,10 @@ export class IkeEndpoint {
     for (const c of sa.children) this.removeChild(sa, c, reason);
     sa.children = [];
     sa.state = "dead";
+    sa.queue = [];
+    const waiting = sa.waiting;
+    sa.waiting = undefined;
+    for (const w of waiting ?? []) w(reason);
     this.leaveHalfOpen(sa);
     this.dropLingering(sa);
     sa.keys && wipeKeys(sa.keys);
@@ -963,11 +985,13 @@ export class IkeEndpoint {
       m = decodeIkeMessage(bytes, sa.codec);
     } catch (e) {
       this.log(1, `malformed message from ${from.address}: ${(e as Error).message}`);
-      // §2.5 / §2.21.2: a request of this IKE_SA (its ICV verified, or the codec could not
-      // have found a critical payload inside SK) that breaks a rule with a defined error is
-      // answered with that notify, consuming its message ID; responses are only dropped.
-      const n = (e as { notifyType?: number; notifyData?: Uint8Array }).notifyType;
-      if (n !== undefined && !hdr.flags.response && hdr.messageId === sa.nextIn && sa.codec && (n === C.N_UNSUPPORTED_CRITICAL_PAYLOAD || n === C.N_INVALID_SYNTAX)) {
+      // §2.5 / §2.21.2: a request of this IKE_SA whose ICV verified and whose decrypted
+      // content breaks a rule with a defined error is answered with that notify, consuming its
+      // message ID; responses are only dropped. Anything found before the ICV was checked (the
+      // unencrypted chain, the SK framing) is unauthenticated: it changes nothing, or a forged
+      // datagram with the right SPIs could advance the window and cut the real peer off.
+      const { notifyType: n, authenticated } = e as { notifyType?: number; authenticated?: boolean };
+      if (authenticated && n !== undefined && !hdr.flags.response && hdr.messageId === sa.nextIn && sa.codec && (n === C.N_UNSUPPORTED_CRITICAL_PAYLOAD || n === C.N_INVALID_SYNTAX)) {
         sa.nextIn++;
         const data = (e as { notifyData?: Uint8Array }).notifyData ?? new Uint8Array(0);
         this.respond(sa, { header: { ...hdr, exchangeType: hdr.exchangeType, messageId: hdr.messageId } } as unknown as IkeMessage, [notify(n, data)]);
@@ -1407,6 +1431,7 @@ export class IkeEndpoint {
           this.deleteChild(sa, old);
           resolve(fresh.info);
         },
+        (reason) => failed(new IpsecError("ERR_IKE_TIMEOUT", `rekey of CHILD_SA ${hex4(spiIn)}_i not answered: IKE_SA gone (${reason})`)),
       );
     });
   }
@@ -1799,11 +1824,19 @@ export class IkeEndpoint {
     });
   }
 
-  /** Liveness check (§1.4: an empty INFORMATIONAL request). Resolves true when answered. */
+  /** Liveness check (§1.4: an empty INFORMATIONAL request). Resolves true when answered, false when the IKE_SA dies first. */
   ping(saId: number): Promise<boolean> {
     const sa = [...this.sas.values()].find((s) => s.id === saId && s.state === "established");
     if (!sa) return Promise.resolve(false);
-    return new Promise((resolve) => this.sendRequest(sa, C.INFORMATIONAL, [], () => resolve(true)));
+    return new Promise((resolve) =>
+      this.sendRequest(
+        sa,
+        C.INFORMATIONAL,
+        [],
+        () => resolve(true),
+        () => resolve(false),
+      ),
+    );
   }
 
   /** Stop: delete every IKE_SA (and their SAs in the dataplane), stop timers. */

@@ -31,13 +31,26 @@ export class IkeError extends IpsecError {
   readonly notifyData?: Uint8Array;
   /** Byte offset in the message where the problem was found, when known. */
   readonly offset?: number;
-  constructor(code: IkeErrorCode | ErrorCode, message: string, extra: { notifyType?: number; notifyData?: Uint8Array; offset?: number } = {}) {
+  /**
+   * True when the problem lies in bytes whose ICV verified (the decrypted content of SK/SKF).
+   * Only then may a receiver act on it inside an IKE_SA — answer it, consume its message ID
+   * (RFC 7296 §2.21.2); anything else in an IKE_SA's message is unauthenticated and dropped.
+   */
+  readonly authenticated?: boolean;
+  constructor(code: IkeErrorCode | ErrorCode, message: string, extra: { notifyType?: number; notifyData?: Uint8Array; offset?: number; authenticated?: boolean } = {}) {
     super(code as ErrorCode, message);
     this.name = "IpsecError";
     if (extra.notifyType !== undefined) this.notifyType = extra.notifyType;
     if (extra.notifyData !== undefined) this.notifyData = extra.notifyData;
     if (extra.offset !== undefined) this.offset = extra.offset;
+    if (extra.authenticated) this.authenticated = true;
   }
+}
+
+/** Rethrow an error found inside a verified SK payload, marked `authenticated`. */
+export function authenticatedError(e: unknown): never {
+  if (!(e instanceof IkeError)) throw e;
+  throw new IkeError(e.code, e.message, { notifyType: e.notifyType, notifyData: e.notifyData, offset: e.offset, authenticated: true });
 }
 
 /** RFC 7296 §2.21: a malformed message is answered with INVALID_SYNTAX (7). */

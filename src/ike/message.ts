@@ -15,7 +15,7 @@
 import * as C from "./constants.js";
 import { concat, put16, put32, toHex, u16, u32 } from "./bytes.js";
 import { ikeCrypto, runAsync, runSync, type CryptoSteps, type IkeCrypto, type IkeCryptoSync } from "./crypto.js";
-import { IkeError, malformed, truncated } from "./errors.js";
+import { authenticatedError, IkeError, malformed, truncated } from "./errors.js";
 import { decodeBody, encodeBody, KNOWN_PAYLOADS, type Fields } from "./payloads.js";
 import { openSk, sealSk, skBodyLength, skPadding, skSuite, type SkKeys } from "./sk.js";
 
@@ -225,7 +225,11 @@ function* decodeSteps(bytes: Uint8Array, keys: IkeSaKeys | readonly IkeSaKeys[] 
     enc.fields.plaintext = toHex(inner);
     return msg;
   }
-  msg.decrypted = decodeChain(inner, 0, inner.length, first, fromI, true);
+  try {
+    msg.decrypted = decodeChain(inner, 0, inner.length, first, fromI, true);
+  } catch (e) {
+    authenticatedError(e);
+  }
   return msg;
 }
 

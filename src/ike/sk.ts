@@ -141,7 +141,7 @@ export function* openSk(k: SkKeys, prefix: Uint8Array, body: Uint8Array): Crypto
   }
   const padLength = pt[pt.length - 1];
   if (padLength + 1 > pt.length) {
-    throw new IkeError("ERR_IKE_PADDING", `Pad Length ${padLength} is longer than the ${pt.length - 1} decrypted bytes before it (§3.14)`, { notifyType: 7 });
+    throw new IkeError("ERR_IKE_PADDING", `Pad Length ${padLength} is longer than the ${pt.length - 1} decrypted bytes before it (§3.14)`, { notifyType: 7, authenticated: true });
   }
   return { icv: "ok", inner: pt.subarray(0, pt.length - 1 - padLength), iv, icvBytes, padLength };
 }

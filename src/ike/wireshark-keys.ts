@@ -10,6 +10,7 @@
  * key followed by its 4-byte salt. '#' starts a comment line. Wireshark 4.0 has no IKEv2
  * ChaCha20-Poly1305 entry; "ChaCha20 with Poly1305 [RFC7634]" (its ESP name) is accepted here.
  */
+import { redactKeys } from "../redact.js";
 import * as C from "./constants.js";
 import { fromHex, toHex } from "./bytes.js";
 import { encrSpec, integSpec } from "./algorithms.js";
@@ -110,7 +111,7 @@ function parseLine(line: string): IkeSaKeys {
   if (skAr.length !== ak) throw new Error(`SK_ar of ${skAr.length} octets; "${integName}" needs ${ak}`);
   const k: IkeSaKeys = { spiI, spiR, encr: enc.encr, keyLen: enc.keyLen, skEi, skEr };
   if (integ !== C.AUTH_NONE) Object.assign(k, { integ, skAi, skAr });
-  return k;
+  return redactKeys(k, ["skEi", "skEr", "skAi", "skAr"]);
 }
 
 /**

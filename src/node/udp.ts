@@ -17,6 +17,7 @@
  *
  * Raw ESP (IP protocol 50) needs a raw socket, which is the native addon's job (src/node/raw).
  */
+import { INSPECT_SYMBOL } from "../redact.js";
 import { createSocket, type Socket } from "node:dgram";
 import { IkeEndpoint, type IkeEndpointOptions, type UdpAddress } from "../ike/endpoint.js";
 import type { Dataplane, PipelineBatch } from "../pipeline.js";
@@ -63,6 +64,15 @@ export interface UdpNodeStats {
 const KEEPALIVE = Uint8Array.of(0xff);
 
 export class UdpNode {
+  /** A summary in util.inspect / JSON.stringify (the endpoint inside holds keys). */
+  [INSPECT_SYMBOL](): string {
+    return `UdpNode { address: '${this.opt.address}', stats: ${JSON.stringify(this.stats)} }`;
+  }
+
+  toJSON(): object {
+    return { address: this.opt.address, stats: this.stats };
+  }
+
   readonly ike: IkeEndpoint;
   readonly stats: UdpNodeStats = { ikeIn: 0, keepalivesSent: 0, espIn: 0, espOut: 0, keepalives: 0, delivered: 0, sendErrors: 0, rawNeeded: 0 };
   readonly dp: Dataplane;
