@@ -733,4 +733,13 @@ describe("RFC 7296 §2.21.2: unauthenticated bytes in an IKE_SA change nothing",
     expect((rekey as PromiseRejectedResult).reason.code).toBe("ERR_IKE_TIMEOUT");
     expect(a.ike.list()).toEqual([]);
   });
+
+  it("an IKE_SA rekey that gets no answer rejects with ERR_IKE_TIMEOUT when the IKE_SA dies", async () => {
+    const { a } = await pair({}, {}, (_n, from) => from === A && established);
+    let established = false;
+    const sa = await a.ike.initiate("peer");
+    established = true;
+    await expect(a.ike.rekeyIkeSa(sa.id)).rejects.toMatchObject({ code: "ERR_IKE_TIMEOUT", message: expect.stringMatching(/^rekey of IKE_SA peer\[\d+\] not answered: IKE_SA gone \(/) });
+    expect(a.ike.list()).toEqual([]);
+  }, 30_000); // a promise that never settles (the bug this guards against) fails here, not at the suite's 300 s
 });

@@ -1605,6 +1605,10 @@ export class IkeEndpoint {
         this.retire(sa);
         resolve(this.info(fresh));
       },
+      (reason) => {
+        sa.rekey = undefined;
+        reject(new IpsecError("ERR_IKE_TIMEOUT", `rekey of IKE_SA ${sa.conn.name}[${sa.id}] not answered: IKE_SA gone (${reason})`));
+      },
     );
   }
 
