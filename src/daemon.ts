@@ -181,6 +181,8 @@ interface TunnelRuntime {
   ifname: string;
   index: number;
   tun?: TunDevice;
+  /** The device has its address, MTU and routes (status says `up` only then). */
+  configured?: boolean;
   recreations: number[];
 }
 
@@ -332,6 +334,7 @@ export class Daemon {
       onError: (e) => this.tunLost(rt, e.message),
     });
     rt.tun = tun;
+    rt.configured = false;
     const address = cfg.address ? `${cfg.address.address}/${cfg.address.length}` : undefined;
     const routes = cfg.routes.map((p) => `${p.address}/${p.length}`);
     try {
@@ -341,6 +344,7 @@ export class Daemon {
       rt.tun = undefined;
       throw new IpsecError("ERR_CONFIG", `tunnel '${rt.name}': cannot configure ${rt.ifname}: ${(e as Error).message}`);
     }
+    if (rt.tun === tun) rt.configured = true;
     this.log.log("KNL", 0, `created TUN device ${rt.ifname} for tunnel ${rt.name}: ${address ?? "link-local only"}, mtu ${cfg.mtu}${routes.length ? `, routes ${routes.join(" ")}` : ""}`);
   }
 
@@ -669,7 +673,7 @@ export class Daemon {
       tunnels.push({
         name: s.name,
         ifname: rt.ifname,
-        up: !!rt.tun?.open,
+        up: !!rt.tun?.open && !!rt.configured,
         local: cfg.local,
         remote: cfg.remote,
         address: cfg.address ? `${cfg.address.address}/${cfg.address.length}` : `${linkLocal(cfg.local)}/64`,
