@@ -562,9 +562,7 @@ export class Charon {
   /** Write the configs into a new temp dir, start charon in `ns`, wait for its vici socket. */
   static async start(o: CharonStartOptions): Promise<Charon> {
     const dir = o.lab.tempDir(`charon-${o.ns.name.split("-").pop()}`);
-    for (const d of ["run", "x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12", "conf.d"]) {
-      mkdirSync(join(dir, d));
-    }
+    for (const d of ["run", ...SWANCTL_DIRS]) mkdirSync(join(dir, d));
     const levels = { default: 1, ike: 4, chd: 4, ...o.logLevels };
     const charonOpts = {
       load: CHARON_PLUGINS,
@@ -575,33 +573,7 @@ export class Charon {
       retransmit_tries: 3,
       ...o.charonOptions,
     };
-    const conf = `charon {
-${Object.entries(charonOpts)
-  .map(([k, v]) => `  ${k} = ${v}\n`)
-  .join("")}  filelog {
-    main {
-      path = ${join(dir, "charon.log")}
-      time_format = %T
-      time_add_ms = yes
-      ike_name = yes
-      flush_line = yes
-      append = no
-${Object.entries(levels)
-  .map(([k, v]) => `      ${k} = ${v}\n`)
-  .join("")}    }
-  }
-  syslog {
-  }
-  plugins {
-    vici {
-      socket = unix://${join(dir, "charon.vici")}
-    }
-  }
-}
-swanctl {
-  load = pem pkcs1 x509 openssl
-}
-`;
+    const conf = strongswanConf({ charon: charonOpts, levels, logPath: join(dir, "charon.log"), viciSocket: join(dir, "charon.vici") });
     writeFileSync(join(dir, "strongswan.conf"), conf);
     writeFileSync(join(dir, "swanctl.conf"), o.swanctlConf);
     const out = openSync(join(dir, "charon.out"), "w");
@@ -799,4 +771,38 @@ swanctl {
     await gone;
     clearTimeout(t);
   }
+}
+
+/** The directories swanctl --load-all expects beside its swanctl.conf. */
+export const SWANCTL_DIRS = ["x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12", "conf.d"] as const;
+
+/** A strongswan.conf: `charon` settings, a file log at `levels`, the vici socket, swanctl's plugins. */
+export function strongswanConf(o: { charon: Record<string, string | number>; levels: Record<string, number>; logPath: string; viciSocket: string }): string {
+  return `charon {
+${Object.entries(o.charon)
+  .map(([k, v]) => `  ${k} = ${v}\n`)
+  .join("")}  filelog {
+    main {
+      path = ${o.logPath}
+      time_format = %T
+      time_add_ms = yes
+      ike_name = yes
+      flush_line = yes
+      append = no
+${Object.entries(o.levels)
+  .map(([k, v]) => `      ${k} = ${v}\n`)
+  .join("")}    }
+  }
+  syslog {
+  }
+  plugins {
+    vici {
+      socket = unix://${o.viciSocket}
+    }
+  }
+}
+swanctl {
+  load = pem pkcs1 x509 openssl
+}
+`;
 }

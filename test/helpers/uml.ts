@@ -47,7 +47,7 @@ import { spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDebian } from "./apt.js";
-import { ensureCharon, CHARON } from "./charon.js";
+import { ensureCharon, CHARON, strongswanConf, SWANCTL_DIRS } from "./charon.js";
 import { waitFor, type NetLab, type Netns } from "./netns.js";
 
 export const UML_KERNEL = "/usr/bin/linux.uml";
@@ -279,39 +279,8 @@ export class UmlGuest {
       retransmit_tries: 4,
       ...o.charonOptions,
     };
-    writeFileSync(
-      join(this.dir, "strongswan.conf"),
-      `charon {
-${Object.entries(opts)
-  .map(([k, v]) => `  ${k} = ${v}\n`)
-  .join("")}  filelog {
-    main {
-      path = ${this.charonLogPath}
-      time_format = %T
-      time_add_ms = yes
-      ike_name = yes
-      flush_line = yes
-      append = no
-${Object.entries(levels)
-  .map(([k, v]) => `      ${k} = ${v}\n`)
-  .join("")}    }
-  }
-  syslog {
-  }
-  plugins {
-    vici {
-      socket = unix:///run/charon.vici
-    }
-  }
-}
-swanctl {
-  load = pem pkcs1 x509 openssl
-}
-`,
-    );
-    for (const d of ["x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12", "conf.d"]) {
-      mkdirSync(join(this.dir, "swanctl", d), { recursive: true });
-    }
+    writeFileSync(join(this.dir, "strongswan.conf"), strongswanConf({ charon: opts, levels, logPath: this.charonLogPath, viciSocket: "/run/charon.vici" }));
+    for (const d of SWANCTL_DIRS) mkdirSync(join(this.dir, "swanctl", d), { recursive: true });
     await this.run(
       `export STRONGSWAN_CONF=${this.dir}/strongswan.conf
 setsid ${CHARON} </dev/null >${this.dir}/charon.out 2>&1 &
