@@ -21,8 +21,7 @@
 // One guest boot serves all cases (swanctl --load-all replaces the connection between cases;
 // our daemon is started afresh for each and stopped with SIGTERM). `npm test` runs six of the
 // ten cases (see ALL); `npm run interop` (UML_INTEROP=full) runs all ten.
-import type { ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,7 +30,7 @@ import { ensureDebian } from "./helpers/apt.js";
 import { ensureUml, moduleLoadOrder, UmlGuest, XFRM_MODULES } from "./helpers/uml.js";
 import { readPcap } from "./helpers/pcap.js";
 import { loadAddon } from "../src/node/addon.js";
-import { controlRequest } from "../src/control.js";
+import { daemonStatus, startDaemon as startDaemonWith, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
 import type { ChildStatus, DaemonStatus } from "../src/daemon.js";
 
 const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -146,33 +145,11 @@ secrets {
 `;
 }
 
-interface Daemon {
-  child: ChildProcess;
-  log(): string;
-  exited: Promise<number | null>;
-  socket: string;
-}
-
-function startDaemon(ns: Netns, dir: string, name: string, conf: string): Daemon {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(file, conf);
-  const socket = join(dir, `${name}.sock`);
-  const child = ns.spawn(["node", CLI, "up", file, "--socket", socket], { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  child.stderr!.setEncoding("utf8");
-  child.stderr!.on("data", (d: string) => (log += d));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  return { child, log: () => log, exited, socket };
-}
-
-async function status(d: Daemon): Promise<DaemonStatus | undefined> {
-  try {
-    const r = await controlRequest<DaemonStatus>({ command: "status" }, d.socket, 3000);
-    return r.ok ? r.result : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** `ipsec6in4 up` of the built package (dist/cli.js), as the README runs it. */
+const cli: DaemonCli = { argv: ["node", CLI], env: process.env, dispose: () => undefined };
+type Daemon = DaemonProc;
+const startDaemon = (ns: Netns, dir: string, name: string, conf: string): Daemon => startDaemonWith(cli, ns, dir, name, conf);
+const status = (d: Daemon): Promise<DaemonStatus | undefined> => daemonStatus(d, 3000);
 
 async function ping(ns: Netns, from: string, to: string): Promise<number> {
   const r = await ns.execAsync(["ping", "-6", "-n", "-c", "3", "-i", "0.3", "-W", "3", "-I", from, to], { timeout: 30_000 });

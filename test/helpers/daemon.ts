@@ -99,10 +99,10 @@ export function startDaemon(cli: DaemonCli, ns: Netns, dir: string, name: string
   return { child, log: () => log, exited, socket };
 }
 
-/** The daemon's status over its control socket, or undefined if it does not answer. */
-export async function daemonStatus(p: DaemonProc): Promise<DaemonStatus | undefined> {
+/** The daemon's status over its control socket, or undefined if it does not answer within `timeoutMs`. */
+export async function daemonStatus(p: DaemonProc, timeoutMs = 2000): Promise<DaemonStatus | undefined> {
   try {
-    const r = await controlRequest<DaemonStatus>({ command: "status" }, p.socket, 2000);
+    const r = await controlRequest<DaemonStatus>({ command: "status" }, p.socket, timeoutMs);
     return r.ok ? r.result : undefined;
   } catch {
     return undefined;
