@@ -19,7 +19,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { NetLab, netnsSkipReason, waitFor, type Netns } from "./helpers/netns.js";
 import { loadAddon } from "../src/node/addon.js";
 import type { DaemonStatus } from "../src/daemon.js";
-import { daemonCli, ping6, startDaemon, statusWhen, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
+import { daemonCli, killDaemon, ping6, startDaemon, statusWhen, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
 
 const addon = loadAddon();
 const skip = netnsSkipReason() ?? (addon.ok ? undefined : addon.reason);
@@ -105,12 +105,7 @@ describe.skipIf(skip)("daemon: a peer killed (SIGKILL) and started again, the tu
     if (recovery.length) console.log(`recovery times (until the first ping6 through the new SAs is answered):\n  ${recovery.join("\n  ")}`);
   });
   beforeEach(async () => {
-    for (const p of procs.splice(0)) {
-      if (p.child.exitCode === null && p.child.signalCode === null) {
-        p.child.kill("SIGKILL");
-        await p.exited.catch(() => undefined);
-      }
-    }
+    for (const p of procs.splice(0)) await killDaemon(p);
   });
 
   const start = (ns: Netns, name: string, conf: string) => {

@@ -30,7 +30,7 @@ import { ensureDebian } from "./helpers/apt.js";
 import { ensureUml, moduleLoadOrder, UmlGuest, XFRM_MODULES } from "./helpers/uml.js";
 import { readPcap } from "./helpers/pcap.js";
 import { loadAddon } from "../src/node/addon.js";
-import { daemonStatus, startDaemon as startDaemonWith, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
+import { daemonStatus, killDaemon, startDaemon as startDaemonWith, type DaemonCli, type DaemonProc } from "./helpers/daemon.js";
 import type { ChildStatus, DaemonStatus } from "../src/daemon.js";
 
 const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -510,10 +510,7 @@ ip route add 2001:db8:a::/64 dev sit1`);
         step("deleted");
         timings.push(`${name} ${Date.now() - t0} ms (${steps.join(" ")})`);
       } finally {
-        if (d.child.exitCode === null && d.child.signalCode === null) {
-          d.child.kill("SIGKILL");
-          await d.exited;
-        }
+        await killDaemon(d);
         await cap.stop().catch(() => undefined);
         if (guest.running) await guest.sh("swanctl --terminate --ike uml --force --timeout 5 --uri unix:///run/charon.vici >/dev/null 2>&1 || true; ip tunnel del sit1 2>/dev/null || true").catch(() => undefined);
       }
