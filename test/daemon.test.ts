@@ -98,6 +98,18 @@ describe("daemon: the addon cannot load", () => {
       const usage = await runCli(["up", file, "--raw", "maybe"]);
       expect(usage.status).toBe(2);
       expect(usage.stderr).toContain("--raw must be one of auto, on, off, not 'maybe'");
+      // charon's retransmit_* settings: each refused with its range, before anything is created
+      for (const [flag, bad, want] of [
+        ["--retransmit-timeout", "0", "--retransmit-timeout must be a number from 0.01 to 3600, not '0'"],
+        ["--retransmit-timeout", "1s", "--retransmit-timeout must be a number from 0.01 to 3600, not '1s'"],
+        ["--retransmit-base", "0.5", "--retransmit-base must be a number from 1 to 10, not '0.5'"],
+        ["--retransmit-tries", "1.5", "--retransmit-tries must be an integer from 0 to 100, not '1.5'"],
+        ["--retransmit-tries", "101", "--retransmit-tries must be an integer from 0 to 100, not '101'"],
+      ]) {
+        const r = await runCli(["up", file, "--socket", join(dir, "r.sock"), flag, bad]);
+        expect([r.status, r.stderr.includes(want)], r.stderr).toEqual([2, true]);
+        expect(existsSync(join(dir, "r.sock"))).toBe(false);
+      }
       const nobody = await runCli(["status", "--socket", join(dir, "none.sock")]);
       expect(nobody.status).toBe(1);
       expect(nobody.stderr).toContain("is the daemon running");
