@@ -15,7 +15,7 @@ import { INSPECT_SYMBOL } from "./redact.js";
 import { type AddrRange, type IpPrefix, formatIPv6, prefixRange, toBig } from "./addr.js";
 import { fail, IpsecError } from "./errors.js";
 import { Core, newCore } from "./core/wasm.js";
-import { Esp, EspBatch, type EspBatchOptions, type SaHandle, DROP_REASONS, type DropReason } from "./esp.js";
+import { Esp, EspBatch, type EspBatchOptions, type SaHandle, DROP_REASONS, type DropReason, ESP_SLOT_HEADROOM } from "./esp.js";
 import { Reassembler, type ReassemblyOptions } from "./reassembly.js";
 import { Spd, PROTO } from "./spd.js";
 import { checkTunnel, type Tunnel, type TunnelConfig } from "./tunnel.js";
@@ -49,6 +49,12 @@ const K_FRAGMENT = 6;
 const E_RESULT = 6;
 const E_TUNNEL = 10;
 const ROW = 12;
+/**
+ * Most reassembled datagrams held for the next inbound() call when the batch they completed in
+ * is full; beyond it they are dropped ("no-room"), so a caller that always passes full batches
+ * of fragments cannot make the backlog grow without bound.
+ */
+const MAX_BACKLOG = 256;
 
 export type PacketKind = "deliver" | "send" | "packet-too-big" | "ike" | "keepalive" | "fragment" | "other" | "dropped";
 const KINDS: PacketKind[] = ["dropped", "deliver", "send", "packet-too-big", "ike", "keepalive", "fragment", "other"];
@@ -65,6 +71,15 @@ export class PipelineBatch extends EspBatch {
   tunnelIndex(i: number): number {
     return this.rowI32(i, E_TUNNEL);
   }
+}
+
+/**
+ * Slot size for batches carrying a tunnel's packets both ways: the inner MTU plus the most the
+ * outer headers and ESP add (IPv4 20, UDP 8, ESP header 8, IV 8, padding ≤ 255, trailer 2,
+ * ICV 16) and the slot's headroom; at least 2048.
+ */
+export function slotBytesForMtu(mtu: number): number {
+  return Math.max(2048, (mtu + ESP_SLOT_HEADROOM + 20 + 8 + 8 + 8 + 255 + 2 + 16 + 15) & ~15);
 }
 
 export interface DataplaneOptions {
@@ -108,7 +123,10 @@ export class Dataplane {
   private readonly routes: number;
   private readonly tunnels = new Map<string, TunnelState & { allowHandle: number }>();
   private readonly byIndex: (TunnelState | undefined)[];
+  /** Reassembled datagrams waiting for room in a batch (at most MAX_BACKLOG). */
   private readonly backlog: Uint8Array[] = [];
+  /** Reassembled datagrams dropped as "no-room": larger than a batch slot, or the backlog full. */
+  private noRoom = 0n;
 
   /** @internal use createDataplane */
   constructor(core: Core, options: DataplaneOptions) {
@@ -264,40 +282,54 @@ export class Dataplane {
    * IPv4 packets (added with addPacket) → IPv6 packets to deliver (verdict "deliver").
    * Outer fragments are taken into reassembly (verdict "fragment"); a datagram they complete
    * is appended to the batch and run through the pipeline in the same call when the batch
-   * has room, or at the start of the next call.
+   * has room, or at the start of the next call (up to MAX_BACKLOG datagrams wait). A datagram
+   * larger than the batch's slots (slotBytes − 64), or one finding the backlog full, is dropped
+   * and counted as "no-room" in drops().
    */
   inbound(batch: PipelineBatch, now = Date.now()): number {
     batch.check(this.esp);
     // Datagrams completed earlier go first.
-    while (this.backlog.length && batch.length < batch.capacity) batch.addPacket(this.backlog.shift()!);
+    while (this.backlog.length && batch.length < batch.capacity) {
+      const p = this.backlog.shift()!;
+      if (p.length <= batch.slotBytes - ESP_SLOT_HEADROOM) batch.addPacket(p);
+      else this.noRoom++;
+    }
     let delivered = this.abi.pipeInbound(batch.desc, batch.length);
     let from = 0;
     for (let round = 0; round < 4; round++) {
       const end = batch.length;
-      const completed: Uint8Array[] = [];
-      // Scan the rows' kind/result words directly: this runs for every inbound batch.
+      // Scan the rows' kind/result words directly: this runs for every inbound batch. A datagram
+      // a fragment completes is copied into the batch at once (the reassembler's view is valid
+      // until its next call), or into the backlog when the batch is full.
       const i32 = this.core.i32;
       const base = batch.desc >> 2;
       for (let i = from; i < end; i++) {
         const row = base + i * ROW;
         if (i32[row + E_RESULT] < 0 || i32[row + E_KIND] !== K_FRAGMENT) continue;
-        const r = this.reassembler.push(batch.output(i), now);
-        if (r.status === "complete") completed.push(r.packet);
+        const p = this.reassembler.pushView(batch.output(i), now);
+        if (p === null) continue;
+        if (p.length > batch.slotBytes - ESP_SLOT_HEADROOM) this.noRoom++;
+        else if (batch.length < batch.capacity) batch.addPacket(p);
+        else if (this.backlog.length < MAX_BACKLOG) this.backlog.push(p.slice());
+        else this.noRoom++;
       }
-      if (completed.length === 0) break;
+      if (batch.length === end) break;
       from = end;
-      for (const p of completed) {
-        if (batch.length < batch.capacity && p.length <= batch.slotBytes - 64) batch.addPacket(p);
-        else this.backlog.push(p);
-      }
-      if (batch.length > end) delivered += this.abi.pipeInbound(batch.desc + end * ROW * 4, batch.length - end);
+      delivered += this.abi.pipeInbound(batch.desc + end * ROW * 4, batch.length - end);
     }
     return delivered;
   }
 
+  /** @internal A received packet its caller could not put in a batch (larger than the slots): counted as "no-room". */
+  countNoRoom(): void {
+    this.noRoom++;
+  }
+
   /** Drop counters by reason, for the whole dataplane. */
   drops(): Partial<Record<DropReason, bigint>> {
-    return this.esp.drops();
+    const d = this.esp.drops();
+    if (this.noRoom > 0n) d["no-room"] = (d["no-room"] ?? 0n) + this.noRoom;
+    return d;
   }
 
   static readonly dropReasons = DROP_REASONS;

@@ -10,6 +10,7 @@ import { Spd, PROTO, type SpdEntry } from "../src/spd.js";
 import { ipv4HeaderChecksum } from "../src/reassembly.js";
 import { espSealNode } from "../bench/esp-node-crypto.mjs";
 import { Prng } from "./helpers/prng.js";
+import { fragmentIPv4 } from "./helpers/ipv4.js";
 
 const rng = new Prng(4891);
 const TEP1 = "192.0.2.1";
@@ -285,6 +286,45 @@ describe.each(SCENARIOS)("$name", (s) => {
 describe("pipeline details", () => {
   const s = SCENARIOS[0];
 
+  it("a reassembled datagram larger than the batch's slots is dropped as no-room, and traffic goes on", async () => {
+    // Before: it went to the backlog, and every later inbound() threw ERR_BATCH_FULL adding it.
+    const { A, B } = await setup(s);
+    const big = forged(A, TEP1, TEP2, ipv6(s.aHost, s.bHost, 2400)); // 2,500 bytes > 2,048 − 64
+    const r = receive(B, fragmentIPv4(big, 1024));
+    expect(r.verdicts).toEqual(["fragment", "fragment", "fragment"]);
+    expect(B.dp.drops()).toEqual({ "no-room": 1n });
+    expect([B.dp.reassembler.pending, B.dp.reassembler.bytesHeld]).toEqual([0, 0]);
+    const inner = ipv6(s.aHost, s.bHost, 100);
+    const next = receive(B, send(A, [inner]).out);
+    expect(next.verdicts).toEqual(["deliver"]);
+    expect(Buffer.compare(next.delivered[0], inner)).toBe(0);
+    expect(B.dp.drops()).toEqual({ "no-room": 1n });
+  });
+
+  it("the backlog of reassembled datagrams waiting for room is bounded (256); the rest are no-room drops", async () => {
+    const { A, B } = await setup(s);
+    const batch = B.dp.createBatch({ packets: 64 });
+    let sent = 0;
+    for (let call = 0; call < 10; call++) {
+      batch.clear();
+      // 64 fragments, 32 datagrams: none fits in the full batch, all go to the backlog.
+      for (let k = 0; k < 32; k++) {
+        const esp = forged(A, TEP1, TEP2, ipv6(s.aHost, s.bHost, 100));
+        for (const f of fragmentIPv4(esp, Math.ceil((esp.length - 20) / 16) * 8)) batch.addPacket(f); // two halves
+      }
+      sent += 32;
+      expect(B.dp.inbound(batch)).toBe(0);
+    }
+    expect(B.dp.drops()).toEqual({ "no-room": BigInt(sent - 256) });
+    let delivered = 0;
+    for (let call = 0; call < 6; call++) {
+      batch.clear();
+      delivered += B.dp.inbound(batch);
+    }
+    expect(delivered).toBe(256);
+    expect(B.dp.drops()).toEqual({ "no-room": BigInt(sent - 256) });
+  });
+
   it("an inner packet above the tunnel MTU becomes an ICMPv6 Packet Too Big to its sender", async () => {
     const { A } = await setup(s);
     const big = ipv6(s.aHost, s.bHost, 1400);
@@ -341,25 +381,7 @@ describe("pipeline details", () => {
     const { A, B } = await setup(s);
     const inner = ipv6(s.aHost, s.bHost, 1000);
     const { out } = send(A, [inner]);
-    const pkt = out[0];
-    const body = pkt.subarray(20);
-    const frags: Uint8Array[] = [];
-    for (let off = 0; off < body.length; off += 512) {
-      const chunk = body.subarray(off, Math.min(off + 512, body.length));
-      const f = new Uint8Array(20 + chunk.length);
-      f.set(pkt.subarray(0, 20));
-      f.set(chunk, 20);
-      f[2] = f.length >> 8;
-      f[3] = f.length & 0xff;
-      const fo = off / 8 + (off + 512 < body.length ? 0x2000 : 0);
-      f[6] = fo >> 8;
-      f[7] = fo & 0xff;
-      f[10] = f[11] = 0;
-      const c = ipv4HeaderChecksum(f.subarray(0, 20));
-      f[10] = c >> 8;
-      f[11] = c & 0xff;
-      frags.push(f);
-    }
+    const frags = fragmentIPv4(out[0], 512);
     const r = receive(B, frags.reverse());
     expect(r.verdicts).toEqual(["fragment", "fragment", "fragment", "deliver"]);
     expect(Buffer.compare(r.delivered[0], inner)).toBe(0);
