@@ -107,10 +107,21 @@ describe("UDP transport on loopback", () => {
     const datagram = await captured;
     const dropsBefore = B.dp.drops();
     sniff.send(datagram, 24502, "127.0.0.2");
+    // A UDP datagram larger than any tunnel's packets (slots hold MTU 1280 + ESP): dropped and
+    // counted as no-room. Before, adding it to the batch threw out of the socket's handler.
+    const huge = Buffer.alloc(3000, 0x11);
+    sniff.send(huge, 24502, "127.0.0.2");
     await new Promise((r) => setTimeout(r, 100));
     sniff.close();
     const dropsAfter = B.dp.drops();
     expect((dropsAfter["spoofed-outer-source"] ?? 0n) - (dropsBefore["spoofed-outer-source"] ?? 0n)).toBe(1n);
+    expect((dropsAfter["no-room"] ?? 0n) - (dropsBefore["no-room"] ?? 0n)).toBe(1n);
     expect(gotB.length).toBe(50);
+    // send(): an oversized packet gets the verdict no-room, the others go; a non-array sends nothing.
+    const espOut = A.stats.espOut;
+    expect(A.send([echoRequest(a6, b6, 10, 1), new Uint8Array(4000), echoRequest(a6, b6, 10, 2)])).toEqual(["send", "no-room", "send"]);
+    expect(A.stats.espOut).toBe(espOut + 2);
+    expect(() => A.send([echoRequest(a6, b6, 10, 3), "x" as unknown as Uint8Array])).toThrow(expect.objectContaining({ code: "ERR_INPUT_TYPE" }));
+    expect(A.stats.espOut).toBe(espOut + 2);
   });
 });

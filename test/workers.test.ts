@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ShardedDataplane } from "../src/node/workers.js";
 import type { PacketKind } from "../src/pipeline.js";
 import { IpsecError } from "../src/errors.js";
+import { ipv4HeaderChecksum } from "../src/reassembly.js";
 
 const open: ShardedDataplane[] = [];
 afterEach(async () => {
@@ -122,6 +123,34 @@ describe("sharded dataplane (worker_threads)", () => {
     A.outbound(ipv6(0, 100, 0, 100));
     await A.drain();
     expect(A.dropCounts["no-outbound-sa"]).toBe(1);
+  });
+
+  it("a packet no worker slot holds: outbound() refuses it synchronously, a reassembled datagram is a no-room drop; the workers go on", async () => {
+    // Before: the worker's addPacket threw inside its message handler and the worker died.
+    const { A, B, outA, outB, errors } = await pair(2, 1);
+    expect(() => A.outbound(ipv6(0, 2000, 0, 0))).toThrow(expect.objectContaining({ code: "ERR_BATCH_FULL", message: "packet of 2000 bytes does not fit a 2048-byte slot" }));
+    expect(A.pending).toBe(0);
+    // A 2,220-byte ESP datagram from the tunnel's remote, in two outer fragments.
+    const body = new Uint8Array(2200);
+    new DataView(body.buffer).setUint32(0, 0x1000); // the SA's SPI
+    for (const [off, len, more] of [[0, 1200, true], [1200, 1000, false]] as const) {
+      const f = new Uint8Array(20 + len);
+      f.set([0x45, 0, (20 + len) >> 8, (20 + len) & 0xff, 0x77, 0x77, (more ? 0x20 : 0) | (off >> 11), (off >> 3) & 0xff, 64, 50, 0, 0, 192, 0, 2, 10, 192, 0, 2, 1]);
+      f.set(body.subarray(off, off + len), 20);
+      const c = ipv4HeaderChecksum(f.subarray(0, 20));
+      f[10] = c >> 8;
+      f[11] = c & 0xff;
+      B.inbound(f);
+    }
+    expect([B.reassembler.pending, B.pending]).toEqual([0, 0]);
+    expect(B.dropCounts["no-room"]).toBe(1);
+    A.outbound(ipv6(0, 100, 0, 0));
+    await A.drain();
+    for (const o of outA.splice(0)) B.inbound(o.packet);
+    await B.drain();
+    expect(outB.map((o) => o.kind)).toEqual(["deliver"]);
+    expect(await B.drops()).toEqual({ "no-room": 1n });
+    expect(errors).toEqual([]);
   });
 
   it("checks SA parameters synchronously, as Esp does", async () => {

@@ -20,7 +20,8 @@
 import { INSPECT_SYMBOL } from "../redact.js";
 import { createSocket, type Socket } from "node:dgram";
 import { IkeEndpoint, type IkeEndpointOptions, type UdpAddress } from "../ike/endpoint.js";
-import type { Dataplane, PipelineBatch } from "../pipeline.js";
+import { slotBytesForMtu, type Dataplane, type PipelineBatch } from "../pipeline.js";
+import { ESP_SLOT_HEADROOM } from "../esp.js";
 import type { Config } from "../config/model.js";
 import { ipv4HeaderChecksum } from "../reassembly.js";
 import { parseIp } from "../addr.js";
@@ -94,8 +95,10 @@ export class UdpNode {
     if (!a || a.family !== 4) throw new IpsecError("ERR_CONFIG", `'${opt.address}' is not an IPv4 address to bind`);
     this.local = a.bytes;
     const n = opt.batch ?? 64;
-    this.rx = this.dp.createBatch({ packets: n, slotBytes: 2048 });
-    this.tx = this.dp.createBatch({ packets: n, slotBytes: 2048 });
+    // Slots hold the largest packet of any configured tunnel, encapsulated.
+    const slotBytes = slotBytesForMtu(Math.max(1280, ...Object.values(opt.config.tunnels).map((t) => t.mtu)));
+    this.rx = this.dp.createBatch({ packets: n, slotBytes });
+    this.tx = this.dp.createBatch({ packets: n, slotBytes });
     this.ike = new IkeEndpoint({
       ...opt.ike,
       config: opt.config,
@@ -178,6 +181,10 @@ export class UdpNode {
       return;
     }
     this.stats.espIn++;
+    if (28 + msg.length > this.rx.slotBytes - ESP_SLOT_HEADROOM) {
+      this.dp.countNoRoom(); // larger than any tunnel's packets: dropped, never thrown
+      return;
+    }
     // Rebuild the outer IPv4 + UDP header: the pipeline checks the endpoints as for raw packets.
     const src = parseIp(address);
     if (!src || src.family !== 4) return;
@@ -219,14 +226,16 @@ export class UdpNode {
    * "packet-too-big", or the drop reason).
    */
   send(packets: Uint8Array[]): string[] {
-    const out: string[] = [];
-    for (let at = 0; at < packets.length; at += this.tx.capacity) {
-      this.tx.clear();
-      for (const p of packets.slice(at, at + this.tx.capacity)) this.tx.addPacket(p);
+    // All checked before any is sent: a bad argument sends nothing.
+    for (const p of packets) if (!(p instanceof Uint8Array)) throw new IpsecError("ERR_INPUT_TYPE", "packets must be Uint8Arrays");
+    const out: string[] = new Array<string>(packets.length);
+    const at: number[] = [];
+    const max = this.tx.slotBytes - ESP_SLOT_HEADROOM;
+    const run = () => {
       this.dp.outbound(this.tx);
       for (let i = 0; i < this.tx.length; i++) {
         const v = this.tx.verdict(i);
-        out.push(v === "dropped" ? this.tx.reason(i) : v);
+        out[at[i]] = v === "dropped" ? this.tx.reason(i) : v;
         if (v === "packet-too-big") this.opt.deliver(copyOut(this.tx.output(i)), this.tx.tunnelIndex(i));
         if (v !== "send") continue;
         const o = this.tx.output(i);
@@ -239,7 +248,22 @@ export class UdpNode {
         this.stats.espOut++;
         this.sendUdp(this.nattSock, o.slice(28), { address: dst, port: dport });
       }
+      this.tx.clear();
+      at.length = 0;
+    };
+    this.tx.clear();
+    for (let k = 0; k < packets.length; k++) {
+      if (packets[k].length > max) {
+        // Larger than a slot, so than every tunnel's MTU: dropped and counted (the pipeline never sees it, so no Packet Too Big).
+        out[k] = "no-room";
+        this.dp.countNoRoom();
+        continue;
+      }
+      this.tx.addPacket(packets[k]);
+      at.push(k);
+      if (this.tx.length === this.tx.capacity) run();
     }
+    if (this.tx.length > 0) run();
     return out;
   }
 

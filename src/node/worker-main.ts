@@ -29,6 +29,8 @@ export interface WorkerInit {
   sas: number;
   tunnels: number;
   batch: number;
+  /** Bytes per packet slot; the main thread drops larger packets before they get here. */
+  slotBytes: number;
   /** BigInt64Array view: per global SA index 4 slots: packets, octets, sequence, flags. */
   stats: SharedArrayBuffer;
 }
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
   const x = dp.core.x as unknown as Record<string, unknown> & { saPtr(i: number): number; saRecordBytes(): number };
   const g = (k: string) => (x[k] as WebAssembly.Global).value as number;
   const L = { flags: g("SA_FLAGS"), seq: g("SA_SEQ"), pkts: g("SA_PKTS"), octets: g("SA_OCTETS") };
-  const batch: PipelineBatch = dp.createBatch({ packets: init.batch, slotBytes: 2048 });
+  const batch: PipelineBatch = dp.createBatch({ packets: init.batch, slotBytes: init.slotBytes });
   let wasmNs = 0n;
   let jsNs = 0n;
   let packets = 0;

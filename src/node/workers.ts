@@ -36,12 +36,16 @@ import { dirname, join } from "node:path";
 import { createSocket } from "node:dgram";
 import { type AddrRange, type IpPrefix, toBig } from "../addr.js";
 import { fail, IpsecError } from "../errors.js";
-import { DROP_REASONS, type DropReason, type EspAlgorithm, type InboundSaParams, type OutboundSaParams, type SaHandle, type SaStats } from "../esp.js";
+import { DROP_REASONS, ESP_SLOT_HEADROOM, type DropReason, type EspAlgorithm, type InboundSaParams, type OutboundSaParams, type SaHandle, type SaStats } from "../esp.js";
 import type { Dataplane, PacketKind, SaSelectors, TunnelPolicy } from "../pipeline.js";
 import { Reassembler, type ReassemblyOptions } from "../reassembly.js";
 import { PROTO, type Spd } from "../spd.js";
 import { checkTunnel, type TunnelConfig } from "../tunnel.js";
 import type { WorkerInit } from "./worker-main.js";
+
+/** Bytes per packet slot of a worker's batch, and the largest packet one takes. */
+const WORKER_SLOT_BYTES = 2048;
+const WORKER_PACKET_MAX = WORKER_SLOT_BYTES - ESP_SLOT_HEADROOM;
 
 const KINDS: PacketKind[] = ["dropped", "deliver", "send", "packet-too-big", "ike", "keepalive", "fragment", "other"];
 
@@ -232,6 +236,8 @@ export class ShardedDataplane {
   pending = 0;
   /** Drops by reason seen in results (main thread's view, every worker). */
   readonly dropCounts: Partial<Record<DropReason, number>> = {};
+  /** Packets dropped in the main thread as too large for a worker's slot ("no-room"). */
+  private mainNoRoom = 0n;
   /** Nanoseconds the main thread spent packing batches and unpacking results. */
   mainNs = 0n;
 
@@ -263,7 +269,7 @@ export class ShardedDataplane {
     const shards: Shard[] = [];
     const ready: Promise<void>[] = [];
     for (let id = 0; id < n; id++) {
-      const init: WorkerInit = { id, sas, tunnels, batch: opt.batch ?? 128, stats };
+      const init: WorkerInit = { id, sas, tunnels, batch: opt.batch ?? 128, slotBytes: WORKER_SLOT_BYTES, stats };
       const worker = new Worker(url, { workerData: init });
       shards.push({ worker, id, q: [new Writer(64 << 10), new Writer(64 << 10)], inflight: 0, sasIn: 0, sasOut: 0, timing: { worker: id, wasmNs: 0n, jsNs: 0n, packets: 0, batches: 0, utilization: 0 } });
       ready.push(
@@ -578,7 +584,16 @@ export class ShardedDataplane {
       if (r.status !== "complete") return;
       packet = r.packet;
     }
+    if (this.noRoom(packet)) return;
     this.enqueue(this.inboundWorker(packet), 0, packet);
+  }
+
+  /** A received packet no worker slot can take (a reassembled datagram) is dropped here and counted as "no-room". */
+  private noRoom(p: Uint8Array): boolean {
+    if (p.length <= WORKER_PACKET_MAX) return false;
+    this.dropCounts["no-room"] = (this.dropCounts["no-room"] ?? 0) + 1;
+    this.mainNoRoom++;
+    return true;
   }
 
   /** Queue an inner IPv6 packet for the outbound pipeline. */
@@ -586,6 +601,8 @@ export class ShardedDataplane {
     this.alive();
     const t = this.route(packet);
     const sa = t >= 0 ? this.outboundSa[t] : undefined;
+    // As PipelineBatch.addPacket: the caller's packet, refused synchronously with a named error.
+    if (packet.length > WORKER_PACKET_MAX) fail("ERR_BATCH_FULL", `packet of ${packet.length} bytes does not fit a ${WORKER_SLOT_BYTES}-byte slot`);
     this.enqueue(sa ? sa.worker : t >= 0 ? t % this.workers : 0, 1, packet);
   }
 
@@ -696,6 +713,7 @@ export class ShardedDataplane {
     const all = await Promise.all(this.shards.map((s) => this.ask<Partial<Record<DropReason, bigint>>>(s.id, { t: "drops" })));
     const out: Partial<Record<DropReason, bigint>> = {};
     for (const d of all) for (const [k, v] of Object.entries(d)) out[k as DropReason] = (out[k as DropReason] ?? 0n) + (v as bigint);
+    if (this.mainNoRoom > 0n) out["no-room"] = (out["no-room"] ?? 0n) + this.mainNoRoom;
     return out;
   }
 
