@@ -385,6 +385,18 @@ export class Reassembler {
   }
 }
 
+/**
+ * What the wasm pipeline checks of an outer IPv4 header before a fragment goes to reassembly
+ * (assembly/wire/ipv4.ts ipv4Check): version 4, IHL ≥ 5 within the buffer, total length from the
+ * header length to the buffer's, header checksum correct.
+ */
+export function ipv4HeaderValid(p: Uint8Array): boolean {
+  if (p.length < 20 || p[0] >> 4 !== 4) return false;
+  const ihl = (p[0] & 0x0f) * 4;
+  const total = (p[2] << 8) | p[3];
+  return ihl >= 20 && ihl <= p.length && total >= ihl && total <= p.length && ipv4HeaderChecksum(p.subarray(0, ihl)) === 0;
+}
+
 /** RFC 1071 one's-complement sum over the header (checksum field zeroed by the caller). */
 export function ipv4HeaderChecksum(h: Uint8Array): number {
   let s = 0;

@@ -125,7 +125,7 @@ describe("sharded dataplane (worker_threads)", () => {
     expect(A.dropCounts["no-outbound-sa"]).toBe(1);
   });
 
-  it("a packet no worker slot holds: outbound() refuses it synchronously, a reassembled datagram is a no-room drop; the workers go on", async () => {
+  it("a packet no worker slot holds: outbound() refuses it synchronously, a reassembled datagram is a no-room drop, a fragment with a bad header a bad-ipv4 one; the workers go on", async () => {
     // Before: the worker's addPacket threw inside its message handler and the worker died.
     const { A, B, outA, outB, errors } = await pair(2, 1);
     expect(() => A.outbound(ipv6(0, 2000, 0, 0))).toThrow(expect.objectContaining({ code: "ERR_BATCH_FULL", message: "packet of 2000 bytes does not fit a 2048-byte slot" }));
@@ -140,6 +140,13 @@ describe("sharded dataplane (worker_threads)", () => {
       const c = ipv4HeaderChecksum(f.subarray(0, 20));
       f[10] = c >> 8;
       f[11] = c & 0xff;
+      if (!more) {
+        // Its header checked first, as the wasm pipeline does: a bad checksum never reaches reassembly.
+        const bad = f.slice();
+        bad[8] ^= 1;
+        B.inbound(bad);
+        expect([B.dropCounts["bad-ipv4"], B.reassembler.pending, B.reassembler.bytesHeld]).toEqual([1, 1, 1200]);
+      }
       B.inbound(f);
     }
     expect([B.reassembler.pending, B.pending]).toEqual([0, 0]);
@@ -149,7 +156,7 @@ describe("sharded dataplane (worker_threads)", () => {
     for (const o of outA.splice(0)) B.inbound(o.packet);
     await B.drain();
     expect(outB.map((o) => o.kind)).toEqual(["deliver"]);
-    expect(await B.drops()).toEqual({ "no-room": 1n });
+    expect(await B.drops()).toEqual({ "no-room": 1n, "bad-ipv4": 1n });
     expect(errors).toEqual([]);
   });
 

@@ -38,7 +38,7 @@ import { type AddrRange, type IpPrefix, toBig } from "../addr.js";
 import { fail, IpsecError } from "../errors.js";
 import { DROP_REASONS, ESP_SLOT_HEADROOM, type DropReason, type EspAlgorithm, type InboundSaParams, type OutboundSaParams, type SaHandle, type SaStats } from "../esp.js";
 import type { Dataplane, PacketKind, SaSelectors, TunnelPolicy } from "../pipeline.js";
-import { Reassembler, type ReassemblyOptions } from "../reassembly.js";
+import { Reassembler, ipv4HeaderValid, type ReassemblyOptions } from "../reassembly.js";
 import { PROTO, type Spd } from "../spd.js";
 import { checkTunnel, type TunnelConfig } from "../tunnel.js";
 import type { WorkerInit } from "./worker-main.js";
@@ -236,8 +236,8 @@ export class ShardedDataplane {
   pending = 0;
   /** Drops by reason seen in results (main thread's view, every worker). */
   readonly dropCounts: Partial<Record<DropReason, number>> = {};
-  /** Packets dropped in the main thread as too large for a worker's slot ("no-room"). */
-  private mainNoRoom = 0n;
+  /** Packets dropped in the main thread: outer fragments with a bad header, datagrams too large for a worker's slot. */
+  private readonly mainDrops: Partial<Record<DropReason, bigint>> = {};
   /** Nanoseconds the main thread spent packing batches and unpacking results. */
   mainNs = 0n;
 
@@ -579,21 +579,22 @@ export class ShardedDataplane {
   inbound(packet: Uint8Array, now = Date.now()): void {
     this.alive();
     if (packet.length >= 20 && (((packet[6] & 0x3f) << 8) | packet[7]) !== 0) {
-      // An outer fragment (MF set or offset ≠ 0): reassembled here, since only the whole datagram has the SPI.
+      // An outer fragment (MF set or offset ≠ 0): reassembled here, since only the whole datagram
+      // has the SPI, after the header checks the wasm pipeline makes before its reassembly.
+      if (!ipv4HeaderValid(packet)) return this.dropHere("bad-ipv4");
       const r = this.reassembler.push(packet, now);
       if (r.status !== "complete") return;
       packet = r.packet;
     }
-    if (this.noRoom(packet)) return;
+    // A received packet no worker slot can take (a reassembled datagram) is dropped here.
+    if (packet.length > WORKER_PACKET_MAX) return this.dropHere("no-room");
     this.enqueue(this.inboundWorker(packet), 0, packet);
   }
 
-  /** A received packet no worker slot can take (a reassembled datagram) is dropped here and counted as "no-room". */
-  private noRoom(p: Uint8Array): boolean {
-    if (p.length <= WORKER_PACKET_MAX) return false;
-    this.dropCounts["no-room"] = (this.dropCounts["no-room"] ?? 0) + 1;
-    this.mainNoRoom++;
-    return true;
+  /** A drop in the main thread, counted in dropCounts and drops() as the workers' are. */
+  private dropHere(reason: DropReason): void {
+    this.dropCounts[reason] = (this.dropCounts[reason] ?? 0) + 1;
+    this.mainDrops[reason] = (this.mainDrops[reason] ?? 0n) + 1n;
   }
 
   /** Queue an inner IPv6 packet for the outbound pipeline. */
@@ -713,7 +714,7 @@ export class ShardedDataplane {
     const all = await Promise.all(this.shards.map((s) => this.ask<Partial<Record<DropReason, bigint>>>(s.id, { t: "drops" })));
     const out: Partial<Record<DropReason, bigint>> = {};
     for (const d of all) for (const [k, v] of Object.entries(d)) out[k as DropReason] = (out[k as DropReason] ?? 0n) + (v as bigint);
-    if (this.mainNoRoom > 0n) out["no-room"] = (out["no-room"] ?? 0n) + this.mainNoRoom;
+    for (const [k, v] of Object.entries(this.mainDrops)) out[k as DropReason] = (out[k as DropReason] ?? 0n) + v;
     return out;
   }
 
