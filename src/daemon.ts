@@ -86,6 +86,8 @@ export interface ChildStatus {
   encap: boolean;
   algorithm: string;
   esn: boolean;
+  /** The DH group of the CREATE_CHILD_SA that made it (PFS), as swanctl names it ("ECP_256"). */
+  dhGroup?: string;
   localTs: string;
   remoteTs: string;
   tunnel?: string;
@@ -654,8 +656,10 @@ export class Daemon {
             mode: c.mode === "tunnel" ? ("TUNNEL" as const) : ("TRANSPORT" as const),
             protocol: "ESP" as const,
             encap: sa.natt,
-            algorithm: `${ENCR_NAMES[c.encr]?.replace(/^ENCR_/, "") ?? `ENCR_${c.encr}`}${c.keyLen ? `-${c.keyLen}` : ""}` + (c.esn ? "/ESN" : ""),
+            // As swanctl --list-sas: AES_GCM_16-128[/ECP_256 with PFS][/ESN].
+            algorithm: `${ENCR_NAMES[c.encr]?.replace(/^ENCR_/, "") ?? `ENCR_${c.encr}`}${c.keyLen ? `-${c.keyLen}` : ""}` + (c.dhGroup ? `/${DH_NAMES[c.dhGroup] ?? c.dhGroup}` : "") + (c.esn ? "/ESN" : ""),
             esn: c.esn,
+            ...(c.dhGroup ? { dhGroup: DH_NAMES[c.dhGroup] ?? String(c.dhGroup) } : {}),
             localTs: prefixTs(c.localTs),
             remoteTs: prefixTs(c.remoteTs),
             ...(c.tunnel ? { tunnel: c.tunnel } : {}),

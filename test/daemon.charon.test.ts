@@ -13,7 +13,8 @@
 //      (`swanctl --terminate --child`): our IKE_SA stays without it; charon creates a new one
 //      on the same IKE_SA (`swanctl --initiate`), ping6 again; charon deletes the IKE_SA: our
 //      status lists none; `ipsec6in4 down`.
-//   2. charon initiates (`swanctl --initiate`); its rekey_time (8 s) makes charon rekey,
+//   2. charon initiates (`swanctl --initiate`); its rekey_time (8 s) makes charon rekey, with
+//      PFS (both sides' esp_proposals name ecp256: KE payloads, status shows AES_GCM_16-128/ECP_256),
 //      we answer: new SPIs on both sides, ping6 goes on; `ipsec6in4 down --ike` deletes our
 //      IKE_SA: charon lists none; charon initiates again, SIGTERM on our daemon: charon lists
 //      none and its route into ipsec0 is gone.
@@ -50,7 +51,7 @@ function prerequisites(): string | undefined {
 }
 
 /** Our daemon's configuration: one connection, one tunnel-mode child, tunnel t6 with its TUN device. */
-function ourConf(o: { start: boolean; child?: string; ike?: string }): string {
+function ourConf(o: { start: boolean; child?: string; ike?: string; esp?: string }): string {
   return `
 connections {
   net {
@@ -68,7 +69,7 @@ connections {
         mode = tunnel
         local_ts = ${OUR_NET}
         remote_ts = ${THEIR_NET}
-        esp_proposals = aes128gcm16
+        esp_proposals = ${o.esp ?? "aes128gcm16"}
         start_action = ${o.start ? "start" : "none"}
         ${o.child ?? ""}
       }
@@ -284,9 +285,10 @@ describe("daemon ⇄ strongSwan charon (kernel-libipsec) in two namespaces: tunn
 
   it("charon initiates; ping6 both ways; charon's rekey_time rekeys the CHILD_SA; `down --ike` and SIGTERM delete ours, charon notices", { timeout: 90_000 }, async (ctx) => {
     if (skip) return ctx.skip(skip);
-    await ch.reload(charonConf({ rekey_time: "8s", life_time: "30s", rand_time: 0 }));
+    // Both with PFS (esp_proposals …-ecp256): charon's rekey carries a KE payload.
+    await ch.reload(charonConf({ rekey_time: "8s", life_time: "30s", rand_time: 0, esp_proposals: "aes128gcm16-ecp256" }));
     const mark = ch.mark();
-    const d = startDaemon(cli!, A, dir, "a2", ourConf({ start: false }));
+    const d = startDaemon(cli!, A, dir, "a2", ourConf({ start: false, esp: "aes128gcm16-ecp256" }));
     procs.push(d);
     await waitFor(() => daemonStatus(d), 10_000, () => `our control socket\n${diag(d)}`);
     await ch.initiate("t");
@@ -296,8 +298,10 @@ describe("daemon ⇄ strongSwan charon (kernel-libipsec) in two namespaces: tunn
     const { mine, theirs } = await bothEstablished(d, first.in!.spi);
     const rekeyed = mine.children[0];
     expect(rekeyed.out!.spi).not.toBe(first.out!.spi);
-    expect(theirs.children[0]).toMatchObject({ spiIn: rekeyed.out!.spi, spiOut: rekeyed.in!.spi });
-    await ch.waitForLog(/generating CREATE_CHILD_SA request \d+ \[.*N\(REKEY_SA\)/, { from: mark });
+    expect(theirs.children[0]).toMatchObject({ spiIn: rekeyed.out!.spi, spiOut: rekeyed.in!.spi, dhGroup: "ECP_256" });
+    expect(rekeyed).toMatchObject({ algorithm: "AES_GCM_16-128/ECP_256", dhGroup: "ECP_256" }); // as swanctl --list-sas
+    expect(first.dhGroup).toBeUndefined(); // IKE_AUTH's CHILD_SA: no PFS
+    await ch.waitForLog(/generating CREATE_CHILD_SA request \d+ \[ N\(REKEY_SA\) SA No KE TSi TSr \]/, { from: mark });
     expect(ch.log().slice(mark)).not.toMatch(/parsed CREATE_CHILD_SA request/); // we did not start it
     await pingAndCompare(d);
 

@@ -276,6 +276,51 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
     expect(a.dp.esp.size + b.dp.esp.size).toBe(0);
   });
 
+  it("CHILD_SA rekeys with PFS (§1.3.1, §2.17): a KE payload in CREATE_CHILD_SA both ways, INVALID_KE_PAYLOAD answered with a retry in the responder's group, new keys on both sides", async () => {
+    let requests = 0;
+    const { a, b } = await pair({ esp: "aes128gcm16-curve25519-ecp256" }, { esp: "aes128gcm16-ecp256" }, (_n, from, d) => {
+      if (from === A && isExchange(d, CREATE_CHILD_SA, false)) requests++;
+      return false;
+    });
+    const info = await a.ike.initiate("peer");
+    expect(info.children[0].dhGroup).toBeUndefined(); // IKE_AUTH's CHILD_SA: keys from the IKE_SA's exchange
+    // a offers curve25519 first; b takes only ecp256 and asks for it; a retries.
+    const second = await a.ike.rekeyChild(info.id, info.children[0].spiIn);
+    expect(requests).toBe(2);
+    expect(second.dhGroup).toBe(19);
+    expect(a.logs.join("\n")).toContain("the peer asks for DH group 19, not 31");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.ike.list()[0].children.map((c) => [c.spiOut, c.dhGroup])).toEqual([[second.spiIn, 19]]);
+    expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");
+    expect(carry(b.dp, a.dp, ipv6("2001:db8:2::20", "2001:db8:1::10"))).toBe("deliver");
+    // b rekeys with ecp256, which a takes at once (no INVALID_KE_PAYLOAD round).
+    const y = b.ike.list()[0];
+    const third = await b.ike.rekeyChild(y.id, y.children[0].spiIn);
+    expect(third.dhGroup).toBe(19);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.ike.list()[0].children.map((c) => [c.spiOut, c.dhGroup])).toEqual([[third.spiIn, 19]]);
+    expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");
+    expect(carry(b.dp, a.dp, ipv6("2001:db8:2::20", "2001:db8:1::10"))).toBe("deliver");
+  });
+
+  it("PFS required on one side only: the rekey gets NO_PROPOSAL_CHOSEN either way and the old CHILD_SA stays; a group with \"none\" makes PFS optional", async () => {
+    const { a, b } = await pair({ esp: "aes128gcm16-ecp256" }, { esp: "aes128gcm16" });
+    const info = await a.ike.initiate("peer");
+    const c = info.children[0];
+    await expect(a.ike.rekeyChild(info.id, c.spiIn)).rejects.toThrow("rekey refused: NO_PROPOSAL_CHOSEN");
+    const y = b.ike.list()[0];
+    await expect(b.ike.rekeyChild(y.id, y.children[0].spiIn)).rejects.toThrow("rekey refused: NO_PROPOSAL_CHOSEN");
+    expect(a.ike.list()[0].children.map((x) => x.spiIn)).toEqual([c.spiIn]);
+    expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");
+    // "ecp256-none": a proposes KE 19 and NONE; b, without groups, takes NONE: no PFS, no error.
+    const { a: a2, b: b2 } = await pair({ esp: "aes128gcm16-ecp256-none" }, { esp: "aes128gcm16" });
+    const i2 = await a2.ike.initiate("peer");
+    const r2 = await a2.ike.rekeyChild(i2.id, i2.children[0].spiIn);
+    expect(r2.dhGroup).toBeUndefined();
+    expect(carry(a2.dp, b2.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");
+    expect(carry(b2.dp, a2.dp, ipv6("2001:db8:2::20", "2001:db8:1::10"))).toBe("deliver");
+  });
+
   const settle = (ms = 60) => new Promise((r) => setTimeout(r, ms));
   const flows = (a: Side, b: Side) => {
     expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");

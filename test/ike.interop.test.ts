@@ -18,6 +18,11 @@
 //   - IKE_SA rekeys: charon's (`swanctl --rekey --ike`, we answer) and ours (rekeyIkeSa), ping6
 //     flowing across both; CHILD_SA rekeys on the new IKE_SAs give keys equal to charon's, which
 //     checks the new SK_d (SKEYSEED = prf(SK_d old, g^ir new | Ni | Nr));
+//   - PFS: our UdpNode bound again with esp_proposals = aes128gcm16-curve25519-ecp256; charon's
+//     CHILD_SA rekeys carry an ecp256 KE payload that we take, ours offer curve25519 first and
+//     retry with ecp256 after charon's INVALID_KE_PAYLOAD; keys equal charon's (so g^ir is in
+//     KEYMAT), charon lists the CHILD_SA with ECP_256; against charon without PFS our rekey is
+//     refused with NO_PROPOSAL_CHOSEN and the old CHILD_SA carries on;
 //   - certificates: our UdpNode is bound again with a pubkey connection (ECDSA P-256 certificate
 //     for us, RSA for charon, one CA, IPv4-address identities in subjectAltName; charon gets
 //     x509/, x509ca/, rsa/ files in its swanctl dir and the x509 pem pkcs1 pkcs8 pubkey
@@ -41,6 +46,7 @@ import { CHARON_PLUGINS, Charon, ensureCharon, swanctlConf } from "./helpers/cha
 import { NetLab, netnsSkipReason, waitFor } from "./helpers/netns.js";
 import { inCI } from "./helpers/apt.js";
 
+const hex8 = (n: number) => n.toString(16).padStart(8, "0");
 const PSK = "ipsec6in4 interop with charon";
 const THEIR_NET = "2001:db8:1::/64";
 const THEIR_HOST = "2001:db8:1::1";
@@ -57,7 +63,7 @@ function prerequisites(): string | undefined {
   return ensureCharon();
 }
 
-function ourConfig(me: string, peer: string): Config {
+function ourConfig(me: string, peer: string, espProposals = "aes128gcm16"): Config {
   return loadConfig(
     `
 connections {
@@ -75,7 +81,7 @@ connections {
         mode = tunnel
         local_ts = ${OUR_NET}
         remote_ts = ${THEIR_NET}
-        esp_proposals = aes128gcm16
+        esp_proposals = ${espProposals}
       }
     }
   }
@@ -124,7 +130,11 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
     ns.ip("addr", "add", `${THEIR_HOST}/128`, "dev", "lo");
     ch = await Charon.start({ lab, ns, swanctlConf: charonConf("aes128gcm16-prfsha256-ecp256"), charonOptions: { retransmit_tries: 2, retransmit_timeout: "0.5", load: `${CHARON_PLUGINS} x509 pem pkcs1 pkcs8 pubkey constraints` } });
     await ch.load();
-    const config = ourConfig(ours, theirs);
+    await bind(ourConfig(ours, theirs));
+  }, 600_000);
+
+  /** (Re)bind our UdpNode with `config`: an echo responder at OUR_HOST, keys and events recorded. */
+  const bind = async (config: Config, credentials?: { swanctlDir: string }) => {
     const dataplane = await createDataplane({ sas: 16, tunnels: 2 });
     for (const t of policyFromConfig(config).tunnels) dataplane.addTunnel(t.config, t.policy);
     const me = parseIPv6(OUR_HOST)!;
@@ -133,6 +143,7 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
       dataplane,
       address: ours,
       ike: {
+        ...(credentials ? { credentials } : {}),
         retransmit: { timeout: 500, base: 1.5, tries: 3 },
         log: (_l, m) => logs.push(m),
         onEvent: (e) => events.push(e),
@@ -144,7 +155,7 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
       },
     });
     node = n;
-  }, 600_000);
+  };
 
   afterAll(async () => {
     if (process.env.IKE_INTEROP_DUMP && ch) {
@@ -184,6 +195,28 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
     expect(echoed - before).toBeGreaterThanOrEqual(count);
     return r;
   };
+
+  /** Our single CHILD_SA once it is no longer `old` (charon rekeyed it and deleted the old one). */
+  const rekeyedByCharon = (old: ChildSaInfo) =>
+    waitFor(
+      () => {
+        const cs = node!.ike.list()[0]?.children ?? [];
+        return cs.length === 1 && cs[0].spiIn !== old.spiIn ? cs[0] : undefined;
+      },
+      6_000,
+      () => `charon to rekey CHILD_SA ${old.spiIn.toString(16)}: ${JSON.stringify(node!.ike.list())}\n${diag()}`,
+    );
+  /** charon's installed CHILD_SAs equal ours (SPIs swapped). */
+  const sameOnBothSides = () =>
+    waitFor(
+      async () => {
+        const theirsC = ((await ch.listSas())[0]?.children ?? []).filter((c) => c.state === "INSTALLED").map((c) => `${c.spiOut}/${c.spiIn}`);
+        const oursC = (node!.ike.list()[0]?.children ?? []).map((c) => [c.spiIn, c.spiOut].map((x) => x.toString(16).padStart(8, "0")).join("/"));
+        return theirsC.length === 1 && JSON.stringify(theirsC) === JSON.stringify(oursC);
+      },
+      2_000,
+      () => `the same single CHILD_SA on both sides: ours ${JSON.stringify(node!.ike.list()[0]?.children)}\n${diag()}`,
+    );
 
   it("ours initiates (we offer ecp256, curve25519, modp2048; charon takes curve25519 after INVALID_KE_PAYLOAD): keys agree, ping6 answered, our delete honoured", { timeout: 30_000 }, async (ctx) => {
     if (skip) return ctx.skip(skip);
@@ -305,27 +338,6 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
     const count = 32; // 6.4 s of pings, across three rekeys
     const dropsBefore = node!.dp.drops();
     const pinging = ch.ping6(THEIR_HOST, OUR_HOST, { count, waitS: 2 });
-    /** Our single CHILD_SA once it is no longer `old` (charon rekeyed it and deleted the old one). */
-    const rekeyedByCharon = (old: ChildSaInfo) =>
-      waitFor(
-        () => {
-          const cs = node!.ike.list()[0]?.children ?? [];
-          return cs.length === 1 && cs[0].spiIn !== old.spiIn ? cs[0] : undefined;
-        },
-        6_000,
-        () => `charon to rekey CHILD_SA ${old.spiIn.toString(16)}: ${JSON.stringify(node!.ike.list())}\n${diag()}`,
-      );
-    /** charon's installed CHILD_SAs equal ours (SPIs swapped). */
-    const sameOnBothSides = () =>
-      waitFor(
-        async () => {
-          const theirsC = ((await ch.listSas())[0]?.children ?? []).filter((c) => c.state === "INSTALLED").map((c) => `${c.spiOut}/${c.spiIn}`);
-          const oursC = (node!.ike.list()[0]?.children ?? []).map((c) => [c.spiIn, c.spiOut].map((x) => x.toString(16).padStart(8, "0")).join("/"));
-          return theirsC.length === 1 && JSON.stringify(theirsC) === JSON.stringify(oursC);
-        },
-        2_000,
-        () => `the same single CHILD_SA on both sides: ours ${JSON.stringify(node!.ike.list()[0]?.children)}\n${diag()}`,
-      );
     // 1. charon rekeys (CREATE_CHILD_SA with REKEY_SA from charon, then its DELETE of the old SA)
     const second = await rekeyedByCharon(first);
     expectKeysMatch(second);
@@ -398,6 +410,53 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
     await expectAllGone();
   });
 
+  describe("PFS (RFC 7296 §1.3.1, §2.17): CHILD_SA rekeys with a KE payload; our UdpNode bound again with esp_proposals = aes128gcm16-curve25519-ecp256", () => {
+    beforeAll(async () => {
+      if (skip) return;
+      await node!.close();
+      await bind(ourConfig(ours, theirs, "aes128gcm16-curve25519-ecp256"));
+    }, 30_000);
+
+    it("charon (esp_proposals aes128gcm16-ecp256, rekey_time 3 s) rekeys with an ecp256 KE that we take; we rekey offering curve25519 first and retry with ecp256 after charon's INVALID_KE_PAYLOAD: keys equal charon's (g^ir in KEYMAT), charon lists ECP_256, ping6 answered", { timeout: 40_000 }, async (ctx) => {
+      if (skip) return ctx.skip(skip);
+      await ch.reload(charonConf("aes128gcm16-prfsha256-ecp256", {}, { esp_proposals: "aes128gcm16-ecp256", rekey_time: "3s", life_time: "30s", rand_time: 0 }));
+      const info = await node!.ike.initiate("c");
+      const first = info.children[0];
+      expect(first.dhGroup).toBeUndefined();
+      expectKeysMatch(first);
+      // 1. charon's rekey: CREATE_CHILD_SA with REKEY_SA, SA (ecp256), Ni, KEi (ecp256).
+      const second = await rekeyedByCharon(first);
+      expect(second.dhGroup).toBe(19);
+      expectKeysMatch(second);
+      await sameOnBothSides();
+      expect(((await ch.listSas())[0].children.find((c) => c.state === "INSTALLED"))?.dhGroup).toBe("ECP_256");
+      await ping(3);
+      // 2. ours: KEi curve25519 first; charon answers INVALID_KE_PAYLOAD(19); we retry with ecp256.
+      const mark = ch.mark();
+      const third = await node!.ike.rekeyChild(info.id, second.spiIn);
+      expect(third.dhGroup).toBe(19);
+      expect(logs.join("\n")).toContain(`${hex8(second.spiIn)}_i rekey: the peer asks for DH group 19, not 31`);
+      await ch.waitForLog(/DH group CURVE_25519 unacceptable, requesting ECP_256/, { from: mark, timeoutMs: 3_000 });
+      expectKeysMatch(third);
+      await sameOnBothSides();
+      expect(((await ch.listSas())[0].children.find((c) => c.state === "INSTALLED"))?.dhGroup).toBe("ECP_256");
+      await ping(3);
+      await ch.terminate({ ike: "c" });
+      await expectAllGone();
+    });
+
+    it("charon without PFS (esp_proposals aes128gcm16) while ours requires it: our rekey is refused with NO_PROPOSAL_CHOSEN and the CHILD_SA keeps working", { timeout: 20_000 }, async (ctx) => {
+      if (skip) return ctx.skip(skip);
+      await ch.reload(charonConf("aes128gcm16-prfsha256-ecp256", {}, { esp_proposals: "aes128gcm16" }));
+      const info = await node!.ike.initiate("c");
+      await expect(node!.ike.rekeyChild(info.id, info.children[0].spiIn)).rejects.toThrow("rekey refused: NO_PROPOSAL_CHOSEN");
+      expect(node!.ike.list()[0].children.map((c) => c.spiIn)).toEqual([info.children[0].spiIn]);
+      await ping(3);
+      await ch.terminate({ ike: "c" });
+      await expectAllGone();
+    });
+  });
+
   describe("certificates (RFC 7296 §3.6–3.8, RFC 7427): our UdpNode bound again with a pubkey connection", () => {
     let certDir = "";
     const certConf = (me: string, peer: string) =>
@@ -447,27 +506,7 @@ tunnels { charon { local = ${me}
       ]);
       for (const [from, to] of [["x509ca/ca.pem", "x509ca/ca.pem"], ["x509/charon.pem", "x509/charon.pem"], ["rsa/charon.key", "rsa/charon.key"]]) copyFileSync(join(certDir, from), join(ch.dir, to));
       await node!.close();
-      const config = certConf(ours, theirs);
-      const dataplane = await createDataplane({ sas: 16, tunnels: 2 });
-      for (const t of policyFromConfig(config).tunnels) dataplane.addTunnel(t.config, t.policy);
-      const me = parseIPv6(OUR_HOST)!;
-      const n: UdpNode = await UdpNode.bind({
-        config,
-        dataplane,
-        address: ours,
-        ike: {
-          credentials: { swanctlDir: certDir },
-          retransmit: { timeout: 500, base: 1.5, tries: 3 },
-          log: (_l, m) => logs.push(m),
-          onEvent: (e) => events.push(e),
-          onChildKeys: (info, k) => keys.push({ info: { ...info }, encrI: Buffer.from(k.encrI).toString("hex"), encrR: Buffer.from(k.encrR).toString("hex") }),
-        },
-        deliver: (p) => {
-          const r = echoReply(p, (d) => d.every((b, i) => b === me[i]));
-          if (r && n.send([r])[0] === "send") echoed++;
-        },
-      });
-      node = n;
+      await bind(certConf(ours, theirs), { swanctlDir: certDir });
       await ch.reload(charonCertConf());
     }, 60_000);
 

@@ -8,7 +8,10 @@
  *                    decides who may authenticate and which selectors they may claim
  *                    or signatures with certificates (RFC 7427 / methods 1, 9–11; see auth-sig.ts),
  *                    INITIAL_CONTACT (§2.4: older IKE_SAs with the same peer identity go)
- *   CREATE_CHILD_SA  CHILD_SA rekey (§1.3.3, N(REKEY_SA)), make-before-break: the initiator
+ *   CREATE_CHILD_SA  CHILD_SA rekey (§1.3.3, N(REKEY_SA)), with PFS when the CHILD_SA's
+ *                    esp_proposals name DH groups (§1.3.1, §2.17: a KE payload each way, KEYMAT
+ *                    from g^ir (new) | Ni | Nr; INVALID_KE_PAYLOAD retried in the peer's group;
+ *                    groups without "none" make PFS required, as strongSwan does), make-before-break: the initiator
  *                    sends on the new SA once it has the answer, the responder once the
  *                    initiator deleted the old one (or rekeyOutboundFallbackMs later), and a
  *                    rekeyed SA's inbound side outlives its Delete by rekeyedInboundGraceMs
@@ -56,7 +59,7 @@ import {
   type LocalCredential,
 } from "./auth-sig.js";
 import { createDh, type DhExchange } from "./dh.js";
-import { choose, chooseWithGroup, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
+import { choose, chooseWithGroup, espPfsGroups, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
 import { narrow, parseTs, tsFields, tsFromConfig, tsText, within, type Ts } from "./ts.js";
 import type { Child, Config, Connection, Identity } from "../config/model.js";
 import type { Dataplane, SaSelectors } from "../pipeline.js";
@@ -152,6 +155,8 @@ export interface ChildSaInfo {
   localTs: string;
   remoteTs: string;
   tunnel?: string;
+  /** The DH group of the CREATE_CHILD_SA that made it (PFS, RFC 7296 §1.3.1), if any. */
+  dhGroup?: number;
 }
 
 export interface IkeSaInfo {
@@ -683,14 +688,22 @@ export class IkeEndpoint {
   }
 
   /** The initiator's side of a CHILD_SA: check the responder's choice and narrowing, then install. */
-  private childFromResponse(sa: IkeSa, child: Child, ourSpi: Uint8Array, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array): ChildSa {
+  /** `dh`: the exchange of our KE payload (CREATE_CHILD_SA with PFS). */
+  private childFromResponse(sa: IkeSa, child: Child, ourSpi: Uint8Array, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, dh?: DhExchange): ChildSa {
     const saP = inner.find((p) => p.type === C.PT_SA);
     const tsi = inner.find((p) => p.type === C.PT_TSI);
     const tsr = inner.find((p) => p.type === C.PT_TSR);
     if (!saP || !tsi || !tsr) throw new IpsecError("ERR_IKE_MALFORMED", "CHILD_SA response lacks SA, TSi or TSr");
     const picked = parseSa(saP.fields);
-    const c = picked.length === 1 ? choose(espProposals(child.esp_proposals, ourSpi), picked, C.PROTO_ESP) : undefined;
+    const c = picked.length === 1 ? choose(espProposals(child.esp_proposals, ourSpi, !!dh), picked, C.PROTO_ESP) : undefined;
     if (!c || c.chosen.spi.length !== 4) throw new IpsecError("ERR_IKE_MALFORMED", "CHILD_SA response chose no ESP proposal we made");
+    // PFS: the chosen group must be our KE payload's and the answer must carry the peer's KE.
+    let girNew: Uint8Array | undefined;
+    if (dh && c.chosen.group) {
+      const ke = inner.find((p) => p.type === C.PT_KE);
+      if (c.chosen.group !== dh.group || !ke || (ke.fields.group as number) !== dh.group) throw new IpsecError("ERR_IKE_MALFORMED", `CHILD_SA response: DH group ${c.chosen.group} chosen, KE ${ke ? String(ke.fields.group) : "missing"}, ours ${dh.group}`);
+      girNew = dh.computeSecret(fromHexField(ke.fields.keyData));
+    }
     const localTs = parseTs(tsi.fields);
     const remoteTs = parseTs(tsr.fields);
     if (!within(localTs, tsFromConfig(child.local_ts, sa.local.address)) || !within(remoteTs, tsFromConfig(child.remote_ts, sa.remote.address))) {
@@ -698,7 +711,7 @@ export class IkeEndpoint {
     }
     const transport = notifies(inner).some((x) => x.type === C.N_USE_TRANSPORT_MODE);
     if ((child.mode === "transport") !== transport) throw new IpsecError("ERR_IKE_MALFORMED", `peer answered with ${transport ? "transport" : "tunnel"} mode`);
-    return this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, true);
+    return this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, true, false, girNew);
   }
 
   /**
@@ -706,8 +719,10 @@ export class IkeEndpoint {
    * outbound SA is installed but not bound to the tunnel: the old CHILD_SA keeps sending until
    * switchOutbound (the initiator may not have the new SA installed yet).
    */
-  private installChild(sa: IkeSa, child: Child, c: Chosen, spiIn: Uint8Array, spiOut: Uint8Array, localTs: Ts[], remoteTs: Ts[], ni: Uint8Array, nr: Uint8Array, initiatorOfExchange: boolean, deferOutbound = false): ChildSa {
-    const keys = deriveChildSaKeys(sa.suite!.prf, sa.keys!.skD, { encr: c.encr, keyLen: c.keyLen }, { ni, nr });
+  private installChild(sa: IkeSa, child: Child, c: Chosen, spiIn: Uint8Array, spiOut: Uint8Array, localTs: Ts[], remoteTs: Ts[], ni: Uint8Array, nr: Uint8Array, initiatorOfExchange: boolean, deferOutbound = false, girNew?: Uint8Array): ChildSa {
+    // §2.17: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr) with PFS, prf+(SK_d, Ni | Nr) without.
+    const keys = deriveChildSaKeys(sa.suite!.prf, sa.keys!.skD, { encr: c.encr, keyLen: c.keyLen }, { ni, nr, girNew });
+    girNew?.fill(0);
     // §2.17: the first keys are for the initiator→responder SA.
     const inKey = initiatorOfExchange ? keys.encrR : keys.encrI;
     const outKey = initiatorOfExchange ? keys.encrI : keys.encrR;
@@ -721,6 +736,7 @@ export class IkeEndpoint {
       esn: !!c.esn,
       localTs: tsText(localTs),
       remoteTs: tsText(remoteTs),
+      ...(girNew && c.group ? { dhGroup: c.group } : {}),
     };
     const cs: ChildSa = { info, conf: child, localTs, remoteTs, seq: ++this.childSeq, timers: new Set(), limits: { bytes: 0, packets: 0 } };
     if (this.dp) {
@@ -1268,7 +1284,12 @@ export class IkeEndpoint {
     return this.childForRequestX(sa, inner, ni, nr).reply;
   }
 
-  private childForRequestX(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, deferOutbound = false): { reply: IkePayloadInput[]; child?: ChildSa } {
+  /**
+   * `createChild`: a CREATE_CHILD_SA request, where our proposals carry their DH groups and a
+   * KE payload brings PFS (§1.3.1): the group we choose must be the KE payload's, or we ask for
+   * ours with INVALID_KE_PAYLOAD (also when the peer proposed a group but sent no KE).
+   */
+  private childForRequestX(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, deferOutbound = false, createChild = false): { reply: IkePayloadInput[]; child?: ChildSa } {
     const wrap = (reply: IkePayloadInput[], child?: ChildSa) => ({ reply, child });
     const saP = inner.find((p) => p.type === C.PT_SA);
     const tsiP = inner.find((p) => p.type === C.PT_TSI);
@@ -1284,13 +1305,35 @@ export class IkeEndpoint {
       if (!remoteTs.length || !localTs.length) continue;
       // PAD child authorization: the peer may only claim what the configuration gives it.
       const ourSpi = this.rand(4);
-      const c = choose(espProposals(child.esp_proposals, ourSpi), parseSa(saP.fields), C.PROTO_ESP);
+      const ke = createChild ? inner.find((p) => p.type === C.PT_KE) : undefined;
+      const keGroup = ke ? (ke.fields.group as number) : undefined;
+      const ours = espProposals(child.esp_proposals, ourSpi, createChild);
+      const theirs = parseSa(saP.fields);
+      const c = keGroup !== undefined ? chooseWithGroup(ours, theirs, C.PROTO_ESP, keGroup) : choose(ours, theirs, C.PROTO_ESP);
       if (!c) return wrap([notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
       if (c.chosen.spi.length !== 4) return wrap([notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
-      const cs = this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, false, deferOutbound);
+      // PFS: group 0 (NONE) chosen means none, and a KE payload sent anyway is ignored.
+      const group = c.chosen.group || undefined;
+      let girNew: Uint8Array | undefined;
+      let keReply: IkePayloadInput | undefined;
+      if (group !== undefined) {
+        if (keGroup !== group) {
+          this.log(1, `CREATE_CHILD_SA: DH group ${keGroup ?? "none"} sent, ${group} chosen: INVALID_KE_PAYLOAD`);
+          return wrap([notify(C.N_INVALID_KE_PAYLOAD, Uint8Array.of(group >> 8, group & 0xff))]);
+        }
+        try {
+          const dh = createDh(group);
+          girNew = dh.computeSecret(fromHexField(ke!.fields.keyData));
+          keReply = { type: C.PT_KE, fields: { group, keyData: dh.publicValue } };
+        } catch {
+          return wrap([notify(C.N_INVALID_SYNTAX, new Uint8Array(0))]);
+        }
+      }
+      const cs = this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, false, deferOutbound, girNew);
       return wrap([
         ...(transport ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
         { type: C.PT_SA, fields: saFields([{ ...c.reply, spi: ourSpi }]) },
+        ...(keReply ? [keReply] : []),
         { type: C.PT_TSI, fields: tsFields(remoteTs) },
         { type: C.PT_TSR, fields: tsFields(localTs) },
       ], cs);
@@ -1344,7 +1387,6 @@ export class IkeEndpoint {
     if (sa.state !== "established") return this.respond(sa, m, [notify(N_TEMPORARY_FAILURE, new Uint8Array(0))]);
     const proposals = parseSa(saP.fields);
     if (proposals.some((p) => p.protocolId === C.PROTO_IKE)) return this.onIkeRekeyRequest(sa, m, inner, proposals, fromHexField(nonce.fields.nonce));
-    if (inner.some((p) => p.type === C.PT_KE)) return this.respond(sa, m, [notify(C.N_NO_PROPOSAL_CHOSEN, new Uint8Array(0))]);
     let old: ChildSa | undefined;
     if (rekey) {
       // REKEY_SA carries the SPI the peer receives on: our outbound SPI.
@@ -1358,7 +1400,7 @@ export class IkeEndpoint {
     // The rekey's responder keeps sending on the old SA until the initiator deletes it: until it
     // processed this answer, the initiator cannot decrypt the new one (strongSwan does the same).
     // Not in a collision (§2.8.1): which SA survives is decided when our own answer comes.
-    const { reply, child } = this.childForRequestX(sa, inner, ni, nr, !!old && !old.rekeying);
+    const { reply, child } = this.childForRequestX(sa, inner, ni, nr, !!old && !old.rekeying, true);
     if (reply.some((p) => p.type === C.PT_SA)) reply.splice(1, 0, { type: C.PT_NONCE, fields: { nonce: nr } });
     this.respond(sa, m, reply);
     if (old && child) {
@@ -1381,59 +1423,85 @@ export class IkeEndpoint {
     if (!sa || !old) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established CHILD_SA"));
     if (old.rekeying || old.replaced) return Promise.reject(new IpsecError("ERR_CONFIG", `CHILD_SA ${hex4(spiIn)}_i is already being rekeyed or deleted`));
     old.rekeying = true;
+    // PFS (§1.3.1) when the CHILD_SA's proposals name DH groups: the KE payload in the first.
+    return new Promise((resolve, reject) => this.sendChildRekey(sa, old, espPfsGroups(old.conf.esp_proposals)[0], resolve, reject));
+  }
+
+  private sendChildRekey(sa: IkeSa, old: ChildSa, group: number | undefined, resolve: (i: ChildSaInfo) => void, reject: (e: Error) => void): void {
+    const spiIn = old.info.spiIn;
     const ourSpi = this.rand(4);
     const ni = this.rand(32);
-    return new Promise((resolve, reject) => {
-      const failed = (e: Error) => {
+    const failed = (e: Error) => {
+      old.rekeying = false;
+      old.peerRekeyed = undefined;
+      reject(e);
+    };
+    let dh: DhExchange | undefined;
+    try {
+      dh = group !== undefined ? createDh(group) : undefined;
+    } catch (e) {
+      return failed(e as Error);
+    }
+    const ours = espProposals(old.conf.esp_proposals, ourSpi, group !== undefined);
+    // The proposals with the KE payload's group first (as for IKE_SA rekeys).
+    if (group !== undefined) {
+      ours.sort((a, b) => Number(!a.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)) - Number(!b.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)));
+      ours.forEach((p, i) => (p.number = i + 1));
+    }
+    this.sendRequest(
+      sa,
+      C.CREATE_CHILD_SA,
+      [
+        { type: C.PT_NOTIFY, fields: { protocolId: C.PROTO_ESP, spi: u32b(old.info.spiIn), notifyType: C.N_REKEY_SA } },
+        ...(old.conf.mode === "transport" ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
+        { type: C.PT_SA, fields: saFields(ours) },
+        { type: C.PT_NONCE, fields: { nonce: ni } },
+        ...(dh ? [{ type: C.PT_KE, fields: { group: dh.group, keyData: dh.publicValue } }] : []),
+        { type: C.PT_TSI, fields: tsFields(old.localTs) },
+        { type: C.PT_TSR, fields: tsFields(old.remoteTs) },
+      ],
+      (m) => {
+        const inner = m.decrypted ?? [];
+        const nonce = inner.find((p) => p.type === C.PT_NONCE);
+        const invalidKe = notifies(inner).find((x) => x.type === C.N_INVALID_KE_PAYLOAD);
+        if (invalidKe && invalidKe.data.length === 2 && group !== undefined) {
+          // §1.3.1: the responder wants another of the groups we proposed: once more with it.
+          const g = (invalidKe.data[0] << 8) | invalidKe.data[1];
+          if (g !== group && espPfsGroups(old.conf.esp_proposals).includes(g)) {
+            this.log(1, `CHILD_SA ${old.info.name} ${hex4(spiIn)}_i rekey: the peer asks for DH group ${g}, not ${group}`);
+            return this.sendChildRekey(sa, old, g, resolve, reject);
+          }
+        }
+        const err = notifies(inner).find((x) => x.type < C.NOTIFY_STATUS_MIN);
+        if (err || !nonce) return failed(new IpsecError("ERR_CONFIG", `rekey refused: ${err ? (C.NOTIFY_NAMES[err.type] ?? (err.type === N_TEMPORARY_FAILURE ? "TEMPORARY_FAILURE" : err.type === N_CHILD_SA_NOT_FOUND ? "CHILD_SA_NOT_FOUND" : err.type)) : "no nonce"}`));
+        const nr = fromHexField(nonce.fields.nonce);
+        let fresh: ChildSa;
+        try {
+          fresh = this.childFromResponse(sa, old.conf, ourSpi, inner, ni, nr, dh);
+        } catch (e) {
+          return failed(e as Error);
+        }
         old.rekeying = false;
-        old.peerRekeyed = undefined;
-        reject(e);
-      };
-      this.sendRequest(
-        sa,
-        C.CREATE_CHILD_SA,
-        [
-          { type: C.PT_NOTIFY, fields: { protocolId: C.PROTO_ESP, spi: u32b(old.info.spiIn), notifyType: C.N_REKEY_SA } },
-          ...(old.conf.mode === "transport" ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
-          { type: C.PT_SA, fields: saFields(espProposals(old.conf.esp_proposals, ourSpi)) },
-          { type: C.PT_NONCE, fields: { nonce: ni } },
-          { type: C.PT_TSI, fields: tsFields(old.localTs) },
-          { type: C.PT_TSR, fields: tsFields(old.remoteTs) },
-        ],
-        (m) => {
-          const inner = m.decrypted ?? [];
-          const nonce = inner.find((p) => p.type === C.PT_NONCE);
-          const err = notifies(inner).find((x) => x.type < C.NOTIFY_STATUS_MIN);
-          if (err || !nonce) return failed(new IpsecError("ERR_CONFIG", `rekey refused: ${err ? (C.NOTIFY_NAMES[err.type] ?? (err.type === N_TEMPORARY_FAILURE ? "TEMPORARY_FAILURE" : err.type === N_CHILD_SA_NOT_FOUND ? "CHILD_SA_NOT_FOUND" : err.type)) : "no nonce"}`));
-          const nr = fromHexField(nonce.fields.nonce);
-          let fresh: ChildSa;
-          try {
-            fresh = this.childFromResponse(sa, old.conf, ourSpi, inner, ni, nr);
-          } catch (e) {
-            return failed(e as Error);
+        old.replaced = true;
+        old.rekeyed = true;
+        const theirs = old.peerRekeyed;
+        if (theirs && this.ownerOf(theirs.child)) {
+          // §2.8.1: both rekeyed; the SA made with the lowest of the four nonces is redundant
+          // and goes, deleted by whoever made it; the other side deletes the old one.
+          if (cmpBytes(lowest(ni, nr), lowest(theirs.ni, theirs.nr)) < 0) {
+            this.log(1, `CHILD_SA rekey collision: ours (${hex4(fresh.info.spiIn)}_i) has the lowest nonce, deleting it; the peer deletes ${hex4(old.info.spiIn)}_i`);
+            fresh.replaced = true;
+            fresh.rekeyed = true;
+            this.deleteChild(sa, fresh);
+            return resolve(theirs.child.info);
           }
-          old.rekeying = false;
-          old.replaced = true;
-          old.rekeyed = true;
-          const theirs = old.peerRekeyed;
-          if (theirs && this.ownerOf(theirs.child)) {
-            // §2.8.1: both rekeyed; the SA made with the lowest of the four nonces is redundant
-            // and goes, deleted by whoever made it; the other side deletes the old one.
-            if (cmpBytes(lowest(ni, nr), lowest(theirs.ni, theirs.nr)) < 0) {
-              this.log(1, `CHILD_SA rekey collision: ours (${hex4(fresh.info.spiIn)}_i) has the lowest nonce, deleting it; the peer deletes ${hex4(old.info.spiIn)}_i`);
-              fresh.replaced = true;
-              fresh.rekeyed = true;
-              this.deleteChild(sa, fresh);
-              return resolve(theirs.child.info);
-            }
-            this.log(1, `CHILD_SA rekey collision: the peer's (${hex4(theirs.child.info.spiIn)}_i) has the lowest nonce and is deleted by the peer`);
-          }
-          this.deleteChild(sa, old);
-          resolve(fresh.info);
-        },
-        (reason) => failed(new IpsecError("ERR_IKE_TIMEOUT", `rekey of CHILD_SA ${hex4(spiIn)}_i not answered: IKE_SA gone (${reason})`)),
-      );
-    });
+          this.log(1, `CHILD_SA rekey collision: the peer's (${hex4(theirs.child.info.spiIn)}_i) has the lowest nonce and is deleted by the peer`);
+        }
+        this.deleteChild(sa, old);
+        resolve(fresh.info);
+      },
+      (reason) => failed(new IpsecError("ERR_IKE_TIMEOUT", `rekey of CHILD_SA ${hex4(spiIn)}_i not answered: IKE_SA gone (${reason})`)),
+    );
   }
 
   private deleteChild(sa: IkeSa, c: ChildSa): void {

@@ -70,17 +70,37 @@ export function ikeProposals(ps: IkeProposal[], spi = new Uint8Array(0)): Propos
   return out;
 }
 
-/** SA payload proposals for an ESP CHILD_SA with our inbound SPI. `pfs` adds KE transforms (CREATE_CHILD_SA). */
+/**
+ * SA payload proposals for an ESP CHILD_SA with our inbound SPI. `pfs` adds the KE transforms
+ * (CREATE_CHILD_SA; IKE_AUTH's CHILD_SA takes its keys from the IKE_SA's exchange, as
+ * strongSwan strips the groups there too).
+ */
 export function espProposals(ps: EspProposal[], spi: Uint8Array, pfs = false): Proposal[] {
   const out: Proposal[] = [];
   for (const p of ps) {
     const t: Transform[] = encrTransforms(p.encryption, true).filter((x) => x.id !== C.ENCR_AES_CBC);
     if (t.length === 0) continue;
-    if (pfs) t.push(...p.ke.filter((x) => x in GROUP).map((x) => ({ type: C.TRANSFORM_KE, id: GROUP[x] })));
+    if (pfs && p.ke.length) {
+      // "none" (KE transform 0) makes PFS optional; a proposal whose groups we all lack is not
+      // offered at all rather than offered without PFS.
+      const ke = p.ke.flatMap((x) => (x === "none" || x === "modpnone" ? [0] : x in GROUP && supportedGroup(GROUP[x]) ? [GROUP[x]] : []));
+      if (ke.length === 0) continue;
+      t.push(...ke.map((id) => ({ type: C.TRANSFORM_KE, id })));
+    }
     const esn = p.esn.length ? p.esn : ["noesn" as const];
     t.push(...esn.map((e) => ({ type: C.TRANSFORM_ESN, id: e === "esn" ? C.ESN_YES : C.ESN_NO })));
     out.push({ number: out.length + 1, protocolId: C.PROTO_ESP, spi, transforms: t });
   }
+  return out;
+}
+
+/**
+ * The DH groups of a CHILD_SA's ESP proposals, in order of preference: non-empty means PFS
+ * (RFC 7296 §1.3.1, §2.17) on every CREATE_CHILD_SA of it; the first one goes in the KE payload.
+ */
+export function espPfsGroups(ps: EspProposal[]): number[] {
+  const out: number[] = [];
+  for (const p of ps) for (const x of p.ke) if (x in GROUP && supportedGroup(GROUP[x]) && !out.includes(GROUP[x])) out.push(GROUP[x]);
   return out;
 }
 
@@ -135,7 +155,8 @@ export function choose(ours: Proposal[], theirs: Proposal[], protocolId: number)
       const aead = [C.ENCR_AES_GCM_8, C.ENCR_AES_GCM_12, C.ENCR_AES_GCM_16, C.ENCR_CHACHA20_POLY1305].includes(encr.id);
       const prf = firstOf(o.transforms, t.transforms, C.TRANSFORM_PRF);
       const integ = firstOf(o.transforms, t.transforms, C.TRANSFORM_INTEG);
-      const ke = firstOf(o.transforms, t.transforms, C.TRANSFORM_KE);
+      // A peer that proposes KE NONE (0) among its groups makes PFS optional (§3.3.3): taken when we name no group.
+      const ke = firstOf(o.transforms, t.transforms, C.TRANSFORM_KE) ?? (o.transforms.some((x) => x.type === C.TRANSFORM_KE) ? undefined : t.transforms.find((x) => x.type === C.TRANSFORM_KE && x.id === 0));
       const esn = firstOf(o.transforms, t.transforms, C.TRANSFORM_ESN);
       if (protocolId === C.PROTO_IKE && (!prf || !ke)) continue;
       if (!aead && !integ) continue;
@@ -144,6 +165,9 @@ export function choose(ours: Proposal[], theirs: Proposal[], protocolId: number)
       if (aead) types.delete(C.TRANSFORM_INTEG);
       if (protocolId === C.PROTO_ESP && types.has(C.TRANSFORM_ESN) && !esn) continue;
       if (types.has(C.TRANSFORM_KE) && !ke) continue;
+      // Our groups without NONE make PFS required: a peer proposing none is refused (as strongSwan does).
+      const oursKe = o.transforms.filter((x) => x.type === C.TRANSFORM_KE);
+      if (!ke && oursKe.length && !oursKe.some((x) => x.id === 0)) continue;
       const picked = [encr, prf, aead ? undefined : integ, ke, protocolId === C.PROTO_ESP ? esn : undefined].filter((x): x is Transform => !!x && types.has(x.type));
       return {
         chosen: {

@@ -291,6 +291,8 @@ export interface ChildSa {
   encrAlg: string;
   encrKeysize?: number;
   integAlg?: string;
+  /** The DH group of the CREATE_CHILD_SA that made it (PFS), e.g. "ECP_256". */
+  dhGroup?: string;
   bytesIn: number;
   packetsIn: number;
   bytesOut: number;
@@ -348,6 +350,7 @@ export function parseListSas(out: string): IkeSa[] {
           encrAlg: str("encr-alg", c),
           encrKeysize: c["encr-keysize"] ? num("encr-keysize", c) : undefined,
           integAlg: c["integ-alg"] ? str("integ-alg", c) : undefined,
+          dhGroup: c["dh-group"] ? str("dh-group", c) : undefined,
           bytesIn: num("bytes-in", c),
           packetsIn: num("packets-in", c),
           bytesOut: num("bytes-out", c),
