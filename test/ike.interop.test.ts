@@ -18,6 +18,8 @@
 //   - IKE_SA rekeys: charon's (`swanctl --rekey --ike`, we answer) and ours (rekeyIkeSa), ping6
 //     flowing across both; CHILD_SA rekeys on the new IKE_SAs give keys equal to charon's, which
 //     checks the new SK_d (SKEYSEED = prf(SK_d old, g^ir new | Ni | Nr));
+//   - the larger DH groups (modp3072, modp4096, modp8192, ecp384, ecp521, curve448): charon
+//     initiates in each, then we do (INVALID_KE_PAYLOAD from ecp256): keys agree, ping6 answered;
 //   - PFS: our UdpNode bound again with esp_proposals = aes128gcm16-curve25519-ecp256; charon's
 //     CHILD_SA rekeys carry an ecp256 KE payload that we take, ours offer curve25519 first and
 //     retry with ecp256 after charon's INVALID_KE_PAYLOAD; keys equal charon's (so g^ir is in
@@ -29,7 +31,7 @@
 //     constraints plugins). Both initiate; RFC 7427 signatures both ways (charon logs
 //     ECDSA_WITH_SHA256_DER / RSA_EMSA_PKCS1_SHA2_256); a charon certificate from a CA we do
 //     not trust ends with AUTHENTICATION_FAILED and no SAs on either side.
-// Whole file ≈ 17 s. IKE_INTEROP_DUMP=path/prefix writes both logs at the end.
+// Whole file ≈ 30 s. IKE_INTEROP_DUMP=path/prefix writes both logs at the end.
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCerts } from "./fixtures/ike/certs.js";
@@ -52,6 +54,15 @@ const THEIR_NET = "2001:db8:1::/64";
 const THEIR_HOST = "2001:db8:1::1";
 const OUR_NET = "2001:db8:2::/64";
 const OUR_HOST = "2001:db8:2::1";
+/** DH groups beyond OUR_PROPOSALS: strongSwan keyword, IANA number, charon's name. */
+const MORE_GROUPS: [string, number, string][] = [
+  ["modp3072", 15, "MODP_3072"],
+  ["modp4096", 16, "MODP_4096"],
+  ["modp8192", 18, "MODP_8192"],
+  ["ecp384", 20, "ECP_384"],
+  ["ecp521", 21, "ECP_521"],
+  ["curve448", 32, "CURVE_448"],
+];
 const OUR_PROPOSALS = "aes128gcm16-prfsha256-ecp256, aes128gcm16-prfsha256-curve25519, aes128gcm16-prfsha256-modp2048";
 
 function prerequisites(): string | undefined {
@@ -63,14 +74,14 @@ function prerequisites(): string | undefined {
   return ensureCharon();
 }
 
-function ourConfig(me: string, peer: string, espProposals = "aes128gcm16"): Config {
+function ourConfig(me: string, peer: string, espProposals = "aes128gcm16", proposals = OUR_PROPOSALS): Config {
   return loadConfig(
     `
 connections {
   c {
     local_addrs = ${me}
     remote_addrs = ${peer}
-    proposals = ${OUR_PROPOSALS}
+    proposals = ${proposals}
     encap = no
     local { auth = psk
       id = ${me} }
@@ -410,12 +421,32 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
     await expectAllGone();
   });
 
-  describe("PFS (RFC 7296 §1.3.1, §2.17): CHILD_SA rekeys with a KE payload; our UdpNode bound again with esp_proposals = aes128gcm16-curve25519-ecp256", () => {
+  describe("PFS (RFC 7296 §1.3.1, §2.17) and the larger DH groups; our UdpNode bound again with esp_proposals = aes128gcm16-curve25519-ecp256 and IKE groups 15–18, 21, 32 too", () => {
     beforeAll(async () => {
       if (skip) return;
       await node!.close();
-      await bind(ourConfig(ours, theirs, "aes128gcm16-curve25519-ecp256"));
+      await bind(ourConfig(ours, theirs, "aes128gcm16-curve25519-ecp256", `${OUR_PROPOSALS}, ${MORE_GROUPS.map((g) => `aes128gcm16-prfsha256-${g[0]}`).join(", ")}`));
     }, 30_000);
+
+    it.for(MORE_GROUPS)("IKE_SA with %s (group %i): charon initiates in it, then we initiate (ecp256 first, charon asks for it with INVALID_KE_PAYLOAD): keys agree, charon lists %s, ping6 answered", { timeout: 30_000 }, async ([kw, id, name], ctx) => {
+      if (skip) return ctx.skip(skip);
+      await ch.reload(charonConf(`aes128gcm16-prfsha256-${kw}`));
+      await ch.initiate("t", { timeoutS: 10 });
+      const [sa] = await ch.listSas();
+      expect(sa).toMatchObject({ state: "ESTABLISHED", initiator: true, dhGroup: name });
+      expect(node!.ike.list()).toMatchObject([{ state: "established", group: id }]);
+      expectKeysMatch(node!.ike.list()[0].children[0]);
+      await ping(2);
+      await ch.terminate({ ike: "c" });
+      await expectAllGone();
+      const info = await node!.ike.initiate("c");
+      expect(info.group).toBe(id);
+      expect((await ch.listSas())[0]).toMatchObject({ initiator: false, dhGroup: name });
+      expectKeysMatch(info.children[0]);
+      await ping(2);
+      await node!.ike.deleteIkeSa(info.id);
+      await expectAllGone();
+    });
 
     it("charon (esp_proposals aes128gcm16-ecp256, rekey_time 3 s) rekeys with an ecp256 KE that we take; we rekey offering curve25519 first and retry with ecp256 after charon's INVALID_KE_PAYLOAD: keys equal charon's (g^ir in KEYMAT), charon lists ECP_256, ping6 answered", { timeout: 40_000 }, async (ctx) => {
       if (skip) return ctx.skip(skip);

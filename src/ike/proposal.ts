@@ -35,7 +35,7 @@ export interface Chosen {
 
 const PRF: Record<string, number> = { prfsha256: C.PRF_HMAC_SHA2_256, prfsha384: C.PRF_HMAC_SHA2_384, prfsha512: C.PRF_HMAC_SHA2_512, prfsha1: C.PRF_HMAC_SHA1 };
 const INTEG: Record<string, number> = { sha256: C.AUTH_HMAC_SHA2_256_128, sha384: C.AUTH_HMAC_SHA2_384_192, sha512: C.AUTH_HMAC_SHA2_512_256, sha1: C.AUTH_HMAC_SHA1_96 };
-const GROUP: Record<string, number> = { modp2048: 14, ecp256: 19, ecp384: 20, curve25519: 31 };
+const GROUP: Record<string, number> = { modp2048: 14, modp3072: 15, modp4096: 16, modp6144: 17, modp8192: 18, ecp256: 19, ecp384: 20, ecp521: 21, curve25519: 31, curve448: 32 };
 
 function encrId(e: EncryptionAlgorithm): number | undefined {
   if (e.cipher === "aes-gcm") return e.icvBytes === 8 ? C.ENCR_AES_GCM_8 : e.icvBytes === 12 ? C.ENCR_AES_GCM_12 : C.ENCR_AES_GCM_16;
