@@ -28,7 +28,7 @@ export * from "./esp/replay";
 // ESP (RFC 4303 with RFC 4106 / 7634 / 4543, RFC 3948): SA table, batches, drop counters.
 export {
   saTableInit, saCapacity, saRecordBytes, saInstall, saInstallAlg, saRemove, saSetSeq, saSetEncap, saSetTfcPad,
-  saPtr, saLookup, saFlags, saAlg, saBind, ALG_AES_GCM, ALG_CHACHA20_POLY1305, ALG_AES_GMAC, SA_KEY, SA_KEY_BYTES,
+  saPtr, saLookup, saFlags, saAlg, saBind, saSetNextOut, ALG_AES_GCM, ALG_CHACHA20_POLY1305, ALG_AES_GMAC, SA_KEY, SA_KEY_BYTES,
   SA_FLAGS, SA_SEQ, SA_REPLAY, SA_REPLAY_LEN, SA_PKTS, SA_OCTETS, SA_DROPS, SA_TUNNEL, SA_SEL,
 } from "./esp/sa";
 export { espProtectBatch, espUnprotectBatch, espUnprotectCounters, espUnprotectBatchKs } from "./esp/esp";

@@ -19,22 +19,25 @@ import type { Connection } from "./config/model.js";
 import type { IkeDownCause } from "./ike/endpoint.js";
 
 export interface Restart {
-  /** The child negotiated with the new IKE_SA (IKE_AUTH carries one). */
-  child: string;
+  /**
+   * The children negotiated again, in configuration order: the first with the new IKE_SA
+   * (IKE_AUTH carries one), the others with CREATE_CHILD_SA once it is up, as charon does.
+   */
+  children: string[];
   /** The setting that asked for it, for the log. */
   setting: "dpd_action = restart" | "close_action = start";
 }
 
-/** The child to initiate again after an IKE_SA of `conn` went for `cause`, or undefined. */
+/** The children to initiate again after an IKE_SA of `conn` went for `cause`, or undefined. */
 export function restartFor(conn: Connection, cause: IkeDownCause): Restart | undefined {
   const children = Object.values(conn.children);
   if (cause === "peer-dead") {
-    const c = children.find((x) => x.dpd_action === "start");
-    return c && { child: c.name, setting: "dpd_action = restart" };
+    const c = children.filter((x) => x.dpd_action === "start").map((x) => x.name);
+    return c.length ? { children: c, setting: "dpd_action = restart" } : undefined;
   }
   if (cause === "peer-deleted") {
-    const c = children.find((x) => x.close_action === "start");
-    return c && { child: c.name, setting: "close_action = start" };
+    const c = children.filter((x) => x.close_action === "start").map((x) => x.name);
+    return c.length ? { children: c, setting: "close_action = start" } : undefined;
   }
   return undefined;
 }

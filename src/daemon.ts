@@ -11,7 +11,8 @@
  *   TUN read (IPv6 from the local stack) → UdpNode.send → dataplane outbound → UDP 4500 / raw ESP
  *   UDP 4500 / raw ESP / raw 41 → dataplane inbound → TUN write of the tunnel the packet came from
  *
- * Connections with a child `start_action = start` are initiated, the others wait for the peer;
+ * Connections with a child `start_action = start` are initiated (the first such child in
+ * IKE_AUTH, the others with CREATE_CHILD_SA on that IKE_SA, as charon does), the others wait for the peer;
  * when an IKE_SA goes, `dpd_action = restart` (the peer stopped answering) and
  * `close_action = start` (the peer deleted it) initiate it again, with growing pauses between
  * failed attempts (src/daemon-restart.ts). Rekeys and
@@ -471,7 +472,7 @@ export class Daemon {
         const restart = conn && !this.stopping ? restartFor(conn, e.cause) : undefined;
         if (restart) {
           this.log.log("IKE", 0, `restarting connection ${conn.name} (${restart.setting})`);
-          this.initiateLater(conn.name, restart.child, retryDelayMs(1));
+          this.initiateLater(conn.name, restart.children, retryDelayMs(1));
         }
         break;
       }
@@ -503,17 +504,29 @@ export class Daemon {
         this.log.log("CFG", 1, `connection ${conn.name}: waiting for the peer (no child with start_action = start)`);
         continue;
       }
-      this.initiate(conn.name, starting[0].name, 1);
+      this.initiate(conn.name, starting.map((c) => c.name), 1);
     }
   }
 
-  private initiate(conn: string, child: string | undefined, attempt: number): void {
+  /**
+   * Initiate `conn` with the first of `children` in IKE_AUTH, then the others one after the
+   * other with CREATE_CHILD_SA on that IKE_SA (as charon brings up a connection's children).
+   */
+  private initiate(conn: string, children: string[], attempt: number): void {
     if (this.stopping) return;
     const c = this.config.connections[conn];
     this.log.log("IKE", 0, `initiating IKE_SA ${conn} to ${c.remote_addrs.map(specText).join(",")}${attempt > 1 ? ` (attempt ${attempt})` : ""}`);
-    this.node.ike.initiate(conn, child).then(
-      (sa) => {
+    this.node.ike.initiate(conn, children[0]).then(
+      async (sa) => {
         this.log.log("IKE", 1, `connection ${conn}: IKE_SA ${sa.id} with ${sa.children.length} CHILD_SA(s)`);
+        for (const name of children.slice(1)) {
+          if (this.stopping) return;
+          try {
+            await this.node.ike.createChild(sa.id, name);
+          } catch (e) {
+            this.log.log("CHD", 0, `establishing CHILD_SA ${name} of connection ${conn} failed: ${(e as Error).message}`);
+          }
+        }
       },
       (e: Error) => {
         if (this.stopping) return;
@@ -524,18 +537,18 @@ export class Daemon {
         }
         const ms = retryDelayMs(attempt);
         this.log.log("IKE", 0, `establishing connection ${conn} failed: ${e.message}; retrying in ${ms / 1000}s`);
-        this.initiateLater(conn, child, ms, attempt + 1);
+        this.initiateLater(conn, children, ms, attempt + 1);
       },
     );
   }
 
-  private initiateLater(conn: string, child: string | undefined, ms: number, attempt = 1): void {
+  private initiateLater(conn: string, children: string[], ms: number, attempt = 1): void {
     const t = setTimeout(() => {
       this.retryTimers.delete(t);
       // The peer may have come back and initiated first (a restarted initiator): no duplicate.
-      const up = this.node.ike.list().find((s) => s.connection === conn && s.state === "established" && s.children.some((c) => !child || c.name === child));
+      const up = this.node.ike.list().find((s) => s.connection === conn && s.state === "established" && s.children.some((c) => c.name === children[0]));
       if (up) this.log.log("IKE", 1, `connection ${conn} is up again (IKE_SA ${up.id}): not initiating`);
-      else this.initiate(conn, child, attempt);
+      else this.initiate(conn, children, attempt);
     }, ms);
     this.retryTimers.add(t);
   }

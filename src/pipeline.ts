@@ -29,6 +29,7 @@ interface PipeAbi {
   tunnelAdd(i: number, local: number, remote: number, mtu: number, ttl: number, flags: number, allow: number, addr6: number): number;
   tunnelRemove(i: number): number;
   tunnelSetOutboundSa(i: number, sa: number): number;
+  saSetNextOut(i: number, next: number): number;
   tunnelSetFlags(i: number, flags: number): number;
   tunnelPtr(i: number): number;
   saBind(i: number, tunnel: number, sel: number): number;
@@ -94,7 +95,14 @@ export type TunnelPolicy = "protect" | "bypass" | "discard";
 
 export interface TunnelState extends Tunnel {
   policy: TunnelPolicy;
+  /** The newest outbound SA bound to the tunnel (the one a transport-mode tunnel sends with). */
   outboundSa?: SaHandle;
+}
+
+interface TunnelInternal extends TunnelState {
+  allowHandle: number;
+  /** The outbound SAs bound to the tunnel, newest first (the list the wasm pipeline walks). */
+  outbound: SaHandle[];
 }
 
 export interface SaSelectors {
@@ -121,7 +129,7 @@ export class Dataplane {
   readonly reassembler: Reassembler;
   private readonly abi: PipeAbi;
   private readonly routes: number;
-  private readonly tunnels = new Map<string, TunnelState & { allowHandle: number }>();
+  private readonly tunnels = new Map<string, TunnelInternal>();
   private readonly byIndex: (TunnelState | undefined)[];
   /** Reassembled datagrams waiting for room in a batch (at most MAX_BACKLOG). */
   private readonly backlog: Uint8Array[] = [];
@@ -177,7 +185,7 @@ export class Dataplane {
       fail("ERR_CONFIG", r === -4 ? `tunnel '${t.name}': another tunnel has the same endpoints` : `tunnel '${t.name}' refused (code ${r})`);
     }
     for (const p of t.routes) this.lpmAdd(this.routes, p, index);
-    const state = { ...t, index, policy, allowHandle: allow };
+    const state: TunnelInternal = { ...t, index, policy, allowHandle: allow, outbound: [] };
     this.tunnels.set(t.name, state);
     this.byIndex[index] = state;
     return state;
@@ -192,7 +200,7 @@ export class Dataplane {
     this.byIndex[t.index] = undefined;
   }
 
-  private tunnel(name: string): TunnelState & { allowHandle: number } {
+  private tunnel(name: string): TunnelInternal {
     const t = this.tunnels.get(name);
     if (!t) fail("ERR_CONFIG", `no tunnel '${name}'`);
     return t;
@@ -222,9 +230,11 @@ export class Dataplane {
   }
 
   /**
-   * Bind an installed SA to a tunnel. Outbound SAs become the tunnel's current SA (install
-   * the new one before removing the old: make-before-break). `selectors` make it a
-   * tunnel-mode SA whose inner addresses are checked (RFC 4891 Appendix A).
+   * Bind an installed SA to a tunnel. An outbound SA goes first in the tunnel's list: a packet
+   * leaves with the newest SA whose selectors cover it (install the new one before removing the
+   * old: make-before-break; several CHILD_SAs with their own selectors share a tunnel).
+   * `selectors` make it a tunnel-mode SA whose inner addresses are checked both ways (RFC 4891
+   * Appendix A, RFC 4301 §5.1); without them it carries everything.
    */
   bindSa(sa: SaHandle, tunnelName: string, selectors?: SaSelectors): void {
     const t = this.tunnel(tunnelName);
@@ -252,20 +262,33 @@ export class Dataplane {
     const r = this.abi.saBind(sa.index, t.index, sel);
     if (r !== 0) fail("ERR_ESP_BAD_SA", "not an installed SA");
     if (sa.direction === "out") {
-      this.abi.tunnelSetOutboundSa(t.index, sa.index);
-      t.outboundSa = sa;
+      this.unlinkOutbound(sa);
+      t.outbound.unshift(sa);
+      this.linkOutbound(t);
     }
   }
 
-  /** Remove an SA; a tunnel whose current outbound SA it was has none until another is bound. */
+  /** Remove an SA; its tunnel sends with the next SA of its list, or has none. */
   removeSa(sa: SaHandle): void {
-    for (const t of this.tunnels.values()) {
-      if (t.outboundSa === sa) {
-        this.abi.tunnelSetOutboundSa(t.index, -1);
-        t.outboundSa = undefined;
-      }
-    }
+    this.unlinkOutbound(sa);
     this.esp.remove(sa);
+  }
+
+  /** Take an outbound SA out of whichever tunnel's list holds it. */
+  private unlinkOutbound(sa: SaHandle): void {
+    for (const t of this.tunnels.values()) {
+      const i = t.outbound.indexOf(sa);
+      if (i < 0) continue;
+      t.outbound.splice(i, 1);
+      this.linkOutbound(t);
+    }
+  }
+
+  /** Write a tunnel's outbound list into wasm memory: the head in the tunnel, each SA's next in its record. */
+  private linkOutbound(t: TunnelInternal): void {
+    t.outbound.forEach((sa, i) => this.abi.saSetNextOut(sa.index, t.outbound[i + 1]?.index ?? -1));
+    this.abi.tunnelSetOutboundSa(t.index, t.outbound[0]?.index ?? -1);
+    t.outboundSa = t.outbound[0];
   }
 
   createBatch(options?: EspBatchOptions): PipelineBatch {

@@ -1,7 +1,8 @@
 // The tunnel daemon end to end: two `ipsec6in4 up` processes in two network namespaces joined
 // by a veth, each with a swanctl.conf + tunnels section; IKEv2 between them, TUN devices
 // addressed and routed, and the kernel's own `ping -6` from one tunnel address to the other
-// through both TUN devices and our ESP (UDP-encapsulated transport mode; raw ESP tunnel mode).
+// through both TUN devices and our ESP (UDP-encapsulated transport mode; raw ESP tunnel mode,
+// with a second child brought up by CREATE_CHILD_SA and carrying its own prefixes).
 // `status --json` on the control sockets, SIGTERM and `down` (SAs deleted, the peer notices,
 // interfaces gone), a TUN device deleted underneath (clean exit, or recreation), and the
 // message `up` gives when the native addon cannot be loaded.
@@ -49,6 +50,17 @@ connections {
         remote_ts = ${ts[1]}
         esp_proposals = aes128gcm16
         start_action = ${o.start ? "start" : "none"}
+      }${
+        o.mode === "tunnel"
+          ? `
+      v6b {
+        mode = tunnel
+        local_ts = ${o.my6}:1::/64
+        remote_ts = ${o.peer6}:1::/64
+        esp_proposals = aes128gcm16-ecp256
+        start_action = ${o.start ? "start" : "none"}
+      }`
+          : ""
       }
     }
   }
@@ -59,7 +71,7 @@ tunnels {
     local = ${o.me}
     remote = ${o.peer}
     address = ${o.my6}::1/64
-    routes = ${o.peer6}::/64
+    routes = ${o.peer6}::/64${o.mode === "tunnel" ? `, ${o.peer6}:1::/64` : ""}
   }
 }
 `;
@@ -69,11 +81,11 @@ type Proc = DaemonProc;
 const startDaemon = (ns: Netns, dir: string, name: string, conf: string, extra: string[] = []): Proc => startDaemonWith(cli, ns, dir, name, conf, extra);
 const status = daemonStatus;
 
-async function established(p: Proc): Promise<DaemonStatus> {
+async function established(p: Proc, children = 1): Promise<DaemonStatus> {
   return waitFor(
     async () => {
       const s = await status(p);
-      return s && s.sas.length === 1 && s.sas[0].state === "ESTABLISHED" && s.sas[0].children.length === 1 ? s : undefined;
+      return s && s.sas.length === 1 && s.sas[0].state === "ESTABLISHED" && s.sas[0].children.length === children ? s : undefined;
     },
     15_000,
     () => `an established CHILD_SA; log:\n${p.log()}`,
@@ -225,16 +237,24 @@ describe.skipIf(skip)("daemon: two namespaces, TUN devices, kernel ping6 over ou
     expect(a.log() + b.log()).not.toMatch(/daemon test secret|=>|[0-9a-f]{40}/i);
   });
 
-  it("tunnel mode with raw ESP: ping6, a TUN deleted underneath is recreated, `down` stops both", async () => {
+  it("tunnel mode with raw ESP and two children (the second by CREATE_CHILD_SA, with PFS): ping6 through each, a TUN deleted underneath is recreated, `down` stops both", async () => {
     const b = startDaemon(B, dir, "b2", confB("tunnel", false), ["--on-tun-loss", "recreate"]);
     procs.push(b);
     await waitFor(() => status(b), 10_000, () => `B's control socket; log:\n${b.log()}`);
     const a = startDaemon(A, dir, "a2", confA("tunnel", false));
     procs.push(a);
-    await established(a);
+    await established(a, 2);
     expect(await ping(A, "2001:db8:a::1", "2001:db8:b::1")).toBeGreaterThanOrEqual(2);
+    // The second child's prefixes, on lo: its packets leave with its own CHILD_SA.
+    A.ip("-6", "addr", "add", "2001:db8:a:1::1/128", "dev", "lo");
+    B.ip("-6", "addr", "add", "2001:db8:b:1::1/128", "dev", "lo");
+    expect(await ping(A, "2001:db8:a:1::1", "2001:db8:b:1::1")).toBeGreaterThanOrEqual(2);
     const s = (await status(a))!;
-    const c = s.sas[0].children[0];
+    const c = s.sas[0].children.find((x) => x.name === "v6")!;
+    const c2 = s.sas[0].children.find((x) => x.name === "v6b")!;
+    expect(c2).toMatchObject({ algorithm: "AES_GCM_16-128/ECP_256", localTs: "2001:db8:a:1::/64", remoteTs: "2001:db8:b:1::/64" });
+    expect(c2.out!.packets).toBeGreaterThanOrEqual(2);
+    expect(c2.in!.packets).toBeGreaterThanOrEqual(2);
     expect(s.sas[0].natt).toBe(false);
     expect(s.sas[0].local).toBe("203.0.113.1[500]");
     expect(c).toMatchObject({ mode: "TUNNEL", encap: false, localTs: "2001:db8:a::/64", remoteTs: "2001:db8:b::/64" });

@@ -283,7 +283,7 @@ describe("algorithms (RFC 4106 default; RFC 7634 and RFC 4543 in esp-chacha/aes-
   it("AES-GCM is the default; the record size does not depend on the algorithm", async () => {
     const { esp, out, inb } = await pair();
     expect([out.algorithm, inb.algorithm, esp.stats(out).algorithm]).toEqual(["aes-gcm", "aes-gcm", "aes-gcm"]);
-    expect(esp.bytesPerSa).toBe((esp.core.x as unknown as Record<string, WebAssembly.Global>).SA_KEY_BYTES.value as number + 320);
+    expect(esp.bytesPerSa).toBe((esp.core.x as unknown as Record<string, WebAssembly.Global>).SA_KEY_BYTES.value as number + 336); // SPI … drop counters, tunnel, selectors, next outbound SA
   });
 
   it("the original saInstall ABI still installs AES-GCM SAs (saInstallAlg with ALG_AES_GCM)", async () => {

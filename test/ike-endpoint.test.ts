@@ -17,7 +17,7 @@ import { IkeEndpoint, type IkeEndpointOptions, type UdpAddress } from "../src/ik
 const A = "198.51.100.1";
 const B = "198.51.100.2";
 
-interface ConfOpts { proposals?: string; esp?: string; psk?: string; mode?: string; localTs?: string; remoteTs?: string; remoteId?: string; encap?: boolean; conn?: string; child?: string; local?: string; remote?: string; localId?: string; remoteAddrs?: string }
+interface ConfOpts { extraChild?: string; proposals?: string; esp?: string; psk?: string; mode?: string; localTs?: string; remoteTs?: string; remoteId?: string; encap?: boolean; conn?: string; child?: string; local?: string; remote?: string; localId?: string; remoteAddrs?: string }
 
 function conf(me: string, peer: string, opts: ConfOpts = {}) {
   const mode = opts.mode ?? "tunnel";
@@ -43,6 +43,7 @@ connections {
         remote_ts = ${rts}
         esp_proposals = ${opts.esp ?? "aes128gcm16"}
       }
+      ${opts.extraChild ?? ""}
     }
   }
 }
@@ -319,6 +320,36 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
     expect(r2.dhGroup).toBeUndefined();
     expect(carry(a2.dp, b2.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");
     expect(carry(b2.dp, a2.dp, ipv6("2001:db8:2::20", "2001:db8:1::10"))).toBe("deliver");
+  });
+
+  it("a second CHILD_SA of the connection with CREATE_CHILD_SA (createChild, with PFS): both tunnel-mode CHILD_SAs carry their own traffic over the one tunnel, both ways", async () => {
+    const side = (me: string) => {
+      const [l, r] = me === A ? ["1", "2"] : ["2", "1"];
+      return {
+        localTs: `2001:db8:${l}:1::/64`,
+        remoteTs: `2001:db8:${r}:1::/64`,
+        extraChild: `net2 {
+        mode = tunnel
+        local_ts = 2001:db8:${l}:2::/64
+        remote_ts = 2001:db8:${r}:2::/64
+        esp_proposals = aes128gcm16-ecp256
+      }`,
+      };
+    };
+    const { a, b } = await pair(side(A), side(B));
+    const info = await a.ike.initiate("peer", "net");
+    expect(info.children.map((c) => c.name)).toEqual(["net"]);
+    const second = await a.ike.createChild(info.id, "net2");
+    expect(second).toMatchObject({ name: "net2", dhGroup: 19, localTs: "2001:db8:1:2::..2001:db8:1:2:ffff:ffff:ffff:ffff" });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(b.ike.list()[0].children.map((c) => c.name).sort()).toEqual(["net", "net2"]);
+    for (const n of [1, 2]) {
+      expect(carry(a.dp, b.dp, ipv6(`2001:db8:1:${n}::10`, `2001:db8:2:${n}::20`)), `net${n} a→b`).toBe("deliver");
+      expect(carry(b.dp, a.dp, ipv6(`2001:db8:2:${n}::20`, `2001:db8:1:${n}::10`)), `net${n} b→a`).toBe("deliver");
+    }
+    // Outside both: no SA covers it.
+    expect(carry(a.dp, b.dp, ipv6("2001:db8:1:3::10", "2001:db8:2:3::20"))).toBe("outbound dropped selector-mismatch");
+    await expect(a.ike.createChild(info.id, "nope")).rejects.toThrow("connection 'peer' has no child 'nope'");
   });
 
   const settle = (ms = 60) => new Promise((r) => setTimeout(r, ms));

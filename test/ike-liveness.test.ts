@@ -221,10 +221,10 @@ describe("the daemon's dpd_action / close_action (src/daemon-restart.ts)", () =>
 
   it("restarts on the cause each setting names, and on no other", () => {
     const dpd = connOf("dpd_action = restart");
-    expect(restartFor(dpd, "peer-dead")).toEqual({ child: "net", setting: "dpd_action = restart" });
+    expect(restartFor(dpd, "peer-dead")).toEqual({ children: ["net"], setting: "dpd_action = restart" });
     for (const c of ["peer-deleted", "replaced", "failed", "local"] as const) expect(restartFor(dpd, c)).toBeUndefined();
     const close = connOf("close_action = start");
-    expect(restartFor(close, "peer-deleted")).toEqual({ child: "net", setting: "close_action = start" });
+    expect(restartFor(close, "peer-deleted")).toEqual({ children: ["net"], setting: "close_action = start" });
     for (const c of ["peer-dead", "replaced", "failed", "local"] as const) expect(restartFor(close, c)).toBeUndefined();
     // strongSwan's aliases: dpd_action = start is restart; clear and trap never re-initiate here.
     expect(restartFor(connOf("dpd_action = start"), "peer-dead")?.setting).toBe("dpd_action = restart");

@@ -23,7 +23,8 @@
 //   - PFS: our UdpNode bound again with esp_proposals = aes128gcm16-curve25519-ecp256; charon's
 //     CHILD_SA rekeys carry an ecp256 KE payload that we take, ours offer curve25519 first and
 //     retry with ecp256 after charon's INVALID_KE_PAYLOAD; keys equal charon's (so g^ir is in
-//     KEYMAT), charon lists the CHILD_SA with ECP_256; against charon without PFS our rekey is
+//     KEYMAT), charon lists the CHILD_SA with ECP_256; a second CHILD_SA of ours (createChild)
+//     is installed by charon with equal keys; against charon without PFS our rekey is
 //     refused with NO_PROPOSAL_CHOSEN and the old CHILD_SA carries on;
 //   - certificates: our UdpNode is bound again with a pubkey connection (ECDSA P-256 certificate
 //     for us, RSA for charon, one CA, IPv4-address identities in subjectAltName; charon gets
@@ -466,11 +467,18 @@ describe("IKEv2 interop: our endpoint (root namespace) ⇄ strongSwan charon (na
       const mark = ch.mark();
       const third = await node!.ike.rekeyChild(info.id, second.spiIn);
       expect(third.dhGroup).toBe(19);
-      expect(logs.join("\n")).toContain(`${hex8(second.spiIn)}_i rekey: the peer asks for DH group 19, not 31`);
+      expect(logs.join("\n")).toContain(`rekey of CHILD_SA t ${hex8(second.spiIn)}_i: the peer asks for DH group 19, not 31`);
       await ch.waitForLog(/DH group CURVE_25519 unacceptable, requesting ECP_256/, { from: mark, timeoutMs: 3_000 });
       expectKeysMatch(third);
       await sameOnBothSides();
       expect(((await ch.listSas())[0].children.find((c) => c.state === "INSTALLED"))?.dhGroup).toBe("ECP_256");
+      await ping(3);
+      // 3. a second CHILD_SA of ours on that IKE_SA (CREATE_CHILD_SA without REKEY_SA, KE again
+      // after INVALID_KE_PAYLOAD): charon installs it with keys equal to ours.
+      const extra = await node!.ike.createChild(info.id, "t");
+      expect(extra.dhGroup).toBe(19);
+      expectKeysMatch(extra);
+      await waitFor(async () => ((await ch.listSas())[0]?.children ?? []).filter((c) => c.state === "INSTALLED" && c.dhGroup === "ECP_256").length >= 2, 3_000, () => `charon with two CHILD_SAs\n${diag()}`);
       await ping(3);
       await ch.terminate({ ike: "c" });
       await expectAllGone();

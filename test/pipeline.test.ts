@@ -286,6 +286,40 @@ describe.each(SCENARIOS)("$name", (s) => {
 describe("pipeline details", () => {
   const s = SCENARIOS[0];
 
+  it("several tunnel-mode CHILD_SAs on one tunnel: each packet leaves with the newest SA whose selectors cover it (RFC 4301 §5.1); none covering it: selector-mismatch", async () => {
+    const dp = await createDataplane({ sas: 8, tunnels: 2 });
+    dp.addTunnel({ name: "t", local: TEP1, remote: TEP2, address: "2001:db8:ffff::1/64", routes: ["2001:db8:2::/48"], allow: ["2001:db8:2::/48"] });
+    const keymat = rng.bytes(20);
+    const sel = (n: number) => ({ local: [r(`2001:db8:1:${n}::/64`)], remote: [r(`2001:db8:2:${n}::/64`)] });
+    const sa1 = dp.esp.addOutbound({ spi: 0x100, keymat });
+    const sa2 = dp.esp.addOutbound({ spi: 0x200, keymat });
+    const sa2b = dp.esp.addOutbound({ spi: 0x201, keymat });
+    dp.bindSa(sa1, "t", sel(1));
+    dp.bindSa(sa2, "t", sel(2));
+    const spiOf = (n: number): string => {
+      const b = dp.createBatch({ packets: 1 });
+      b.addPacket(ipv6(`2001:db8:1:${n}::10`, `2001:db8:2:${n}::20`, 40));
+      dp.outbound(b);
+      return b.verdict(0) === "send" ? new DataView(b.output(0).buffer, b.output(0).byteOffset).getUint32(20).toString(16) : b.reason(0);
+    };
+    expect([spiOf(1), spiOf(2), spiOf(3)]).toEqual(["100", "200", "selector-mismatch"]);
+    dp.bindSa(sa2b, "t", sel(2)); // a rekey of the second: make-before-break
+    expect([spiOf(1), spiOf(2)]).toEqual(["100", "201"]);
+    dp.removeSa(sa2b);
+    expect([spiOf(1), spiOf(2)]).toEqual(["100", "200"]);
+    dp.removeSa(sa2);
+    expect([spiOf(1), spiOf(2)]).toEqual(["100", "selector-mismatch"]);
+    dp.bindSa(sa1, "t", sel(1)); // bound again: still once in the list
+    dp.removeSa(sa1);
+    expect(spiOf(1)).toBe("no-outbound-sa");
+    // A transport-mode SA (no selectors) carries everything, ahead of older tunnel-mode ones.
+    const t1 = dp.esp.addOutbound({ spi: 0x300, keymat });
+    const t2 = dp.esp.addOutbound({ spi: 0x400, keymat });
+    dp.bindSa(t1, "t", sel(1));
+    dp.bindSa(t2, "t");
+    expect([spiOf(1), spiOf(3)]).toEqual(["400", "400"]);
+  });
+
   it("a reassembled datagram larger than the batch's slots is dropped as no-room, and traffic goes on", async () => {
     // Before: it went to the backlog, and every later inbound() threw ERR_BATCH_FULL adding it.
     const { A, B } = await setup(s);

@@ -35,7 +35,10 @@ export const SA_OCTETS: i32 = SA_SPI + 48; // u64 payload bytes protected / acce
 export const SA_DROPS: i32 = SA_SPI + 56; // u64 × DROP_REASONS
 export const SA_TUNNEL: i32 = SA_DROPS + DROP_REASONS * 8; // i32: tunnel index the SA protects, −1 none
 export const SA_SEL: i32 = SA_TUNNEL + 4; // u32: pointer to tunnel-mode traffic selectors, 0 none
-export const SA_RECORD_BYTES: i32 = (SA_SEL + 4 + 15) & ~15;
+// i32: outbound, the next SA of its tunnel's list (newest first; −1 = last), which the outbound
+// pipeline walks for the first SA whose selectors cover a packet (RFC 4301 §5.1). Kept by TypeScript.
+export const SA_NEXT_OUT: i32 = SA_SEL + 4;
+export const SA_RECORD_BYTES: i32 = (SA_NEXT_OUT + 4 + 15) & ~15;
 
 export const SAF_USED: u32 = 1;
 export const SAF_INBOUND: u32 = 2;
@@ -210,6 +213,7 @@ export function saInstallAlg(
   store<u32>(sa + SA_ENCAP, 0);
   store<i32>(sa + SA_TUNNEL, -1);
   store<u32>(sa + SA_SEL, 0);
+  store<i32>(sa + SA_NEXT_OUT, -1);
   store<u32>(sa + SA_FLAGS, SAF_USED | (inbound ? SAF_INBOUND : 0) | (esn ? SAF_ESN : 0));
   if (inbound) hashInsert(spi, index);
   return SA_OK;
@@ -245,6 +249,14 @@ export function saBind(index: i32, tunnel: i32, sel: usize): i32 {
   if (old != 0 && old != sel) heap.free(old);
   store<i32>(sa + SA_TUNNEL, tunnel);
   store<u32>(sa + SA_SEL, <u32>sel);
+  return SA_OK;
+}
+
+/** Link outbound SA `index` to `next` in its tunnel's list (−1: the last). */
+export function saSetNextOut(index: i32, next: i32): i32 {
+  const sa = saPtr(index);
+  if (sa == 0 || (next >= 0 && saPtr(next) == 0)) return SA_ERR_INDEX;
+  store<i32>(sa + SA_NEXT_OUT, next);
   return SA_OK;
 }
 

@@ -17,7 +17,7 @@
 
 import { Drop, countDrop } from "../esp/drop";
 import { protectOne, espClearScratch } from "../esp/esp";
-import { saPtr, SA_DROPS, SA_ENCAP, SA_SEL } from "../esp/sa";
+import { saPtr, saCapacity, SA_DROPS, SA_ENCAP, SA_SEL, SA_NEXT_OUT } from "../esp/sa";
 import { E_SA, E_BUF, E_OFF, E_LEN, E_CAP, E_NH, E_RESULT, E_OUT_OFF, E_KIND, E_TUNNEL, ESP_DESC_BYTES } from "../esp/descriptor";
 import { ipv6Check, ipv6TrafficClass, IPV6_HDR_LEN, IPV6_PAYLOAD_LEN, IPV6_DST } from "../wire/ipv6";
 import { ipv4Encap, IPV4_HDR_LEN, IPPROTO_ESP, IPPROTO_UDP, IPPROTO_IPV6 } from "../wire/ipv4";
@@ -100,17 +100,27 @@ function outboundOne(d: usize, routes: i32): void {
     encap(d, t, buf, off, len, IPPROTO_IPV6, tc);
     return;
   }
-  const si = load<i32>(t + T_OUT_SA);
-  const sa = si < 0 ? <usize>0 : saPtr(si);
-  if (sa == 0) {
+  const head = load<i32>(t + T_OUT_SA);
+  const first = head < 0 ? <usize>0 : saPtr(head);
+  if (first == 0) {
     dropped(d, 0, Drop.NoOutboundSa);
     return;
   }
-  // A tunnel-mode SA carries only what its selectors cover (RFC 4301 §5.1).
-  const sel = <usize>load<u32>(sa + SA_SEL);
-  if (sel != 0 && !selectorsAllow(sel, p, len, true)) {
-    dropped(d, sa, Drop.Selector);
-    return;
+  // A tunnel-mode SA carries only what its selectors cover (RFC 4301 §5.1): the tunnel's SAs,
+  // newest first, are tried in turn (several CHILD_SAs on one tunnel); a transport-mode SA
+  // (no selectors) carries everything. None covering the packet: a drop on the newest.
+  let si = head;
+  let sa = first;
+  let hops = saCapacity(); // the list is TypeScript's: a bound even if it were ever wrong
+  while (true) {
+    const sel = <usize>load<u32>(sa + SA_SEL);
+    if (sel == 0 || selectorsAllow(sel, p, len, true)) break;
+    si = load<i32>(sa + SA_NEXT_OUT);
+    sa = si >= 0 && --hops > 0 ? saPtr(si) : <usize>0;
+    if (sa == 0) {
+      dropped(d, first, Drop.Selector);
+      return;
+    }
   }
   // 5. ESP (counts its own drops). Needs the IPv4 header's room in front as well.
   if (off < 16 + 8 + IPV4_HDR_LEN) {

@@ -1424,16 +1424,32 @@ export class IkeEndpoint {
     if (old.rekeying || old.replaced) return Promise.reject(new IpsecError("ERR_CONFIG", `CHILD_SA ${hex4(spiIn)}_i is already being rekeyed or deleted`));
     old.rekeying = true;
     // PFS (§1.3.1) when the CHILD_SA's proposals name DH groups: the KE payload in the first.
-    return new Promise((resolve, reject) => this.sendChildRekey(sa, old, espPfsGroups(old.conf.esp_proposals)[0], resolve, reject));
+    return new Promise((resolve, reject) => this.sendCreateChild(sa, old.conf, old, espPfsGroups(old.conf.esp_proposals)[0], resolve, reject));
   }
 
-  private sendChildRekey(sa: IkeSa, old: ChildSa, group: number | undefined, resolve: (i: ChildSaInfo) => void, reject: (e: Error) => void): void {
-    const spiIn = old.info.spiIn;
+  /**
+   * Another CHILD_SA of the IKE_SA's connection, with CREATE_CHILD_SA (§1.3.1): how the
+   * children after the first come up (the first rides in IKE_AUTH), as strongSwan does for a
+   * connection whose children all have start_action = start.
+   */
+  createChild(saId: number, childName: string): Promise<ChildSaInfo> {
+    const sa = [...new Set(this.sas.values())].find((s) => s.id === saId && s.state === "established");
+    if (!sa) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established IKE_SA"));
+    const child = sa.conn.children[childName];
+    if (!child) return Promise.reject(new IpsecError("ERR_CONFIG", `connection '${sa.conn.name}' has no child '${childName}'`));
+    return new Promise((resolve, reject) => this.sendCreateChild(sa, child, undefined, espPfsGroups(child.esp_proposals)[0], resolve, reject));
+  }
+
+  /** CREATE_CHILD_SA for `child`: a rekey of `old` (N(REKEY_SA), then old deleted) or a new CHILD_SA. */
+  private sendCreateChild(sa: IkeSa, child: Child, old: ChildSa | undefined, group: number | undefined, resolve: (i: ChildSaInfo) => void, reject: (e: Error) => void): void {
+    const what = old ? `rekey of CHILD_SA ${child.name} ${hex4(old.info.spiIn)}_i` : `CHILD_SA ${child.name}`;
     const ourSpi = this.rand(4);
     const ni = this.rand(32);
     const failed = (e: Error) => {
-      old.rekeying = false;
-      old.peerRekeyed = undefined;
+      if (old) {
+        old.rekeying = false;
+        old.peerRekeyed = undefined;
+      }
       reject(e);
     };
     let dh: DhExchange | undefined;
@@ -1442,7 +1458,7 @@ export class IkeEndpoint {
     } catch (e) {
       return failed(e as Error);
     }
-    const ours = espProposals(old.conf.esp_proposals, ourSpi, group !== undefined);
+    const ours = espProposals(child.esp_proposals, ourSpi, group !== undefined);
     // The proposals with the KE payload's group first (as for IKE_SA rekeys).
     if (group !== undefined) {
       ours.sort((a, b) => Number(!a.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)) - Number(!b.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)));
@@ -1452,13 +1468,13 @@ export class IkeEndpoint {
       sa,
       C.CREATE_CHILD_SA,
       [
-        { type: C.PT_NOTIFY, fields: { protocolId: C.PROTO_ESP, spi: u32b(old.info.spiIn), notifyType: C.N_REKEY_SA } },
-        ...(old.conf.mode === "transport" ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
+        ...(old ? [{ type: C.PT_NOTIFY, fields: { protocolId: C.PROTO_ESP, spi: u32b(old.info.spiIn), notifyType: C.N_REKEY_SA } }] : []),
+        ...(child.mode === "transport" ? [notify(C.N_USE_TRANSPORT_MODE, new Uint8Array(0))] : []),
         { type: C.PT_SA, fields: saFields(ours) },
         { type: C.PT_NONCE, fields: { nonce: ni } },
         ...(dh ? [{ type: C.PT_KE, fields: { group: dh.group, keyData: dh.publicValue } }] : []),
-        { type: C.PT_TSI, fields: tsFields(old.localTs) },
-        { type: C.PT_TSR, fields: tsFields(old.remoteTs) },
+        { type: C.PT_TSI, fields: tsFields(old ? old.localTs : tsFromConfig(child.local_ts, sa.local.address)) },
+        { type: C.PT_TSR, fields: tsFields(old ? old.remoteTs : tsFromConfig(child.remote_ts, sa.remote.address)) },
       ],
       (m) => {
         const inner = m.decrypted ?? [];
@@ -1467,20 +1483,21 @@ export class IkeEndpoint {
         if (invalidKe && invalidKe.data.length === 2 && group !== undefined) {
           // §1.3.1: the responder wants another of the groups we proposed: once more with it.
           const g = (invalidKe.data[0] << 8) | invalidKe.data[1];
-          if (g !== group && espPfsGroups(old.conf.esp_proposals).includes(g)) {
-            this.log(1, `CHILD_SA ${old.info.name} ${hex4(spiIn)}_i rekey: the peer asks for DH group ${g}, not ${group}`);
-            return this.sendChildRekey(sa, old, g, resolve, reject);
+          if (g !== group && espPfsGroups(child.esp_proposals).includes(g)) {
+            this.log(1, `${what}: the peer asks for DH group ${g}, not ${group}`);
+            return this.sendCreateChild(sa, child, old, g, resolve, reject);
           }
         }
         const err = notifies(inner).find((x) => x.type < C.NOTIFY_STATUS_MIN);
-        if (err || !nonce) return failed(new IpsecError("ERR_CONFIG", `rekey refused: ${err ? (C.NOTIFY_NAMES[err.type] ?? (err.type === N_TEMPORARY_FAILURE ? "TEMPORARY_FAILURE" : err.type === N_CHILD_SA_NOT_FOUND ? "CHILD_SA_NOT_FOUND" : err.type)) : "no nonce"}`));
+        if (err || !nonce) return failed(new IpsecError("ERR_CONFIG", `${old ? "rekey" : "CHILD_SA"} refused: ${err ? (C.NOTIFY_NAMES[err.type] ?? (err.type === N_TEMPORARY_FAILURE ? "TEMPORARY_FAILURE" : err.type === N_CHILD_SA_NOT_FOUND ? "CHILD_SA_NOT_FOUND" : err.type)) : "no nonce"}`));
         const nr = fromHexField(nonce.fields.nonce);
         let fresh: ChildSa;
         try {
-          fresh = this.childFromResponse(sa, old.conf, ourSpi, inner, ni, nr, dh);
+          fresh = this.childFromResponse(sa, child, ourSpi, inner, ni, nr, dh);
         } catch (e) {
           return failed(e as Error);
         }
+        if (!old) return resolve(fresh.info);
         old.rekeying = false;
         old.replaced = true;
         old.rekeyed = true;
@@ -1500,7 +1517,7 @@ export class IkeEndpoint {
         this.deleteChild(sa, old);
         resolve(fresh.info);
       },
-      (reason) => failed(new IpsecError("ERR_IKE_TIMEOUT", `rekey of CHILD_SA ${hex4(spiIn)}_i not answered: IKE_SA gone (${reason})`)),
+      (reason) => failed(new IpsecError("ERR_IKE_TIMEOUT", `${what} not answered: IKE_SA gone (${reason})`)),
     );
   }
 
