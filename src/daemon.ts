@@ -656,7 +656,7 @@ export class Daemon {
         local: `${sa.local.address}[${sa.local.port}]`,
         remote: `${sa.remote.address}[${sa.remote.port}]`,
         natt: sa.natt,
-        algorithm: [ENCR_NAMES[sa.encr]?.replace(/^ENCR_/, ""), PRF_NAMES[sa.prf], DH_NAMES[sa.group]].filter(Boolean).join("/"),
+        algorithm: [ENCR_NAMES[sa.encr]?.replace(/^ENCR_/, ""), PRF_NAMES[sa.prf], dhName(sa.group)].filter(Boolean).join("/"),
         ...(up ? { establishedSecondsAgo: secs(up) } : {}),
         children: sa.children.map((c) => {
           const t = this.children.get(c.spiIn);
@@ -670,9 +670,9 @@ export class Daemon {
             protocol: "ESP" as const,
             encap: sa.natt,
             // As swanctl --list-sas: AES_GCM_16-128[/ECP_256 with PFS][/ESN].
-            algorithm: `${ENCR_NAMES[c.encr]?.replace(/^ENCR_/, "") ?? `ENCR_${c.encr}`}${c.keyLen ? `-${c.keyLen}` : ""}` + (c.dhGroup ? `/${DH_NAMES[c.dhGroup] ?? c.dhGroup}` : "") + (c.esn ? "/ESN" : ""),
+            algorithm: `${ENCR_NAMES[c.encr]?.replace(/^ENCR_/, "") ?? `ENCR_${c.encr}`}${c.keyLen ? `-${c.keyLen}` : ""}` + (c.dhGroup ? `/${dhName(c.dhGroup)}` : "") + (c.esn ? "/ESN" : ""),
             esn: c.esn,
-            ...(c.dhGroup ? { dhGroup: DH_NAMES[c.dhGroup] ?? String(c.dhGroup) } : {}),
+            ...(c.dhGroup ? { dhGroup: dhName(c.dhGroup) } : {}),
             localTs: prefixTs(c.localTs),
             remoteTs: prefixTs(c.remoteTs),
             ...(c.tunnel ? { tunnel: c.tunnel } : {}),
@@ -828,4 +828,9 @@ export function localAddress(config: Config): string {
 function linkLocal(v4: string): string {
   const b = v4.split(".").map(Number);
   return `fe80::${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+}
+
+/** A DH group as swanctl --list-sas names it (ECP_256, MODP_3072, CURVE_25519, CURVE_448). */
+function dhName(group: number): string {
+  return (DH_NAMES[group] ?? `DH_${group}`).replace(/^CURVE(\d+)$/, "CURVE_$1");
 }
