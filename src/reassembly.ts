@@ -52,8 +52,9 @@ const MIN_BUFFER = 2048;
 /** Most records kept for reuse, and the largest buffer one keeps when released. */
 const POOL = 64;
 const POOL_BUFFER = 16384;
-/** Most fragment slots a record starts with (grows by doubling up to maxFragments). */
+/** Most fragment slots a record starts with (grows by doubling up to maxFragments), and keeps in the pool. */
 const MIN_FRAGS = 8;
+const POOL_FRAGS = 128;
 
 const PENDING: ReassemblyResult = Object.freeze({ status: "pending" });
 const DROPPED = Object.fromEntries(
@@ -380,7 +381,13 @@ export class Reassembler {
     d.total = -1;
     d.bytes = d.count = d.hdrLen = d.used = 0;
     if (this.pool.length >= POOL) return;
+    // Pooled records keep small buffers only: at most POOL × (POOL_BUFFER + 3 × 4 × POOL_FRAGS) bytes.
     if (d.buf.length > POOL_BUFFER) d.buf = new Uint8Array(0);
+    if (d.starts.length > POOL_FRAGS) {
+      d.starts = new Int32Array(MIN_FRAGS);
+      d.ends = new Int32Array(MIN_FRAGS);
+      d.at = new Int32Array(MIN_FRAGS);
+    }
     this.pool.push(d);
   }
 }
