@@ -77,10 +77,11 @@ export class PipelineBatch extends EspBatch {
 /**
  * Slot size for batches carrying a tunnel's packets both ways: the inner MTU plus the most the
  * outer headers and ESP add (IPv4 20, UDP 8, ESP header 8, IV 8, padding ≤ 255, trailer 2,
- * ICV 16) and the slot's headroom; at least 2048.
+ * ICV 16) and the slot's headroom; at least 2048, at most 65,536.
  */
 export function slotBytesForMtu(mtu: number): number {
-  return Math.max(2048, (mtu + ESP_SLOT_HEADROOM + 20 + 8 + 8 + 8 + 255 + 2 + 16 + 15) & ~15);
+  // At most a batch's largest slot (64 KiB): an outer IPv4 packet cannot be larger anyway.
+  return Math.min(1 << 16, Math.max(2048, (mtu + ESP_SLOT_HEADROOM + 20 + 8 + 8 + 8 + 255 + 2 + 16 + 15) & ~15));
 }
 
 export interface DataplaneOptions {

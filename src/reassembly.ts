@@ -260,6 +260,8 @@ export class Reassembler {
     if (at !== d.total) return 0;
     const ihl = d.hdrLen;
     const n = ihl + d.total;
+    // The first fragment's header may be longer than the one the size check saw (RFC 791: 65,535 in all).
+    if (n > MAX_DATAGRAM) return this.drop(d, "too-big");
     if (this.out.length < n) this.out = new Uint8Array(Math.max(n, Math.min(MAX_DATAGRAM, this.out.length * 2)));
     const out = this.out;
     out.set(d.header.subarray(0, ihl));

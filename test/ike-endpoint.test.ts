@@ -352,6 +352,48 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
     await expect(a.ike.createChild(info.id, "nope")).rejects.toThrow("connection 'peer' has no child 'nope'");
   });
 
+  it("the responder takes the child whose selectors match exactly (as charon), and a rekey keeps the child it rekeys: a narrow PFS child listed after a wide one", async () => {
+    const side = (me: string) => {
+      const [l, r] = me === A ? ["1", "2"] : ["2", "1"];
+      return {
+        extraChild: `net2 {
+        mode = tunnel
+        local_ts = 2001:db8:${l}:2::/64
+        remote_ts = 2001:db8:${r}:2::/64
+        esp_proposals = aes128gcm16-ecp256
+      }`,
+      };
+    };
+    const { a, b } = await pair(side(A), side(B));
+    const info = await a.ike.initiate("peer", "net");
+    // The wide "net" (2001:db8:1::/48) also holds net2's /64s; b takes net2, which matches exactly.
+    const second = await a.ike.createChild(info.id, "net2");
+    expect(second.dhGroup).toBe(19);
+    await new Promise((r) => setTimeout(r, 30));
+    const theirs = b.ike.list()[0].children.find((c) => c.spiOut === second.spiIn)!;
+    expect([theirs.name, theirs.dhGroup]).toEqual(["net2", 19]);
+    // b rekeys its net2: a answers with net2's settings (PFS), not with the wide child first in its list.
+    const y = b.ike.list()[0];
+    const rekeyed = await b.ike.rekeyChild(y.id, theirs.spiIn);
+    expect([rekeyed.name, rekeyed.dhGroup]).toEqual(["net2", 19]);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(a.ike.list()[0].children.find((c) => c.spiOut === rekeyed.spiIn)).toMatchObject({ name: "net2", dhGroup: 19 });
+    for (const n of [1, 2]) expect(carry(a.dp, b.dp, ipv6(`2001:db8:1:${n}::10`, `2001:db8:2:${n}::20`)), `net${n}`).toBe("deliver");
+  });
+
+  it("a request queued behind a CREATE_CHILD_SA waits for its INVALID_KE_PAYLOAD retry (one request in flight, §2.3); a child whose DH groups we all lack is not rekeyed without PFS", async () => {
+    const { a } = await pair({ esp: "aes128gcm16-curve25519-ecp256" }, { esp: "aes128gcm16-ecp256" });
+    const info = await a.ike.initiate("peer");
+    const both = Promise.all([a.ike.rekeyChild(info.id, info.children[0].spiIn), a.ike.ping(info.id)]);
+    const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error("rekey + ping did not settle within 2 s")), 2000));
+    const [rekeyed, alive] = await Promise.race([both, timeout]);
+    expect([rekeyed.dhGroup, alive]).toEqual([19, true]);
+    const { a: a2 } = await pair({ esp: "aes128gcm16-modp1024" }, { esp: "aes128gcm16-modp1024" });
+    const i2 = await a2.ike.initiate("peer"); // IKE_AUTH's CHILD_SA needs no group
+    await expect(a2.ike.rekeyChild(i2.id, i2.children[0].spiIn)).rejects.toThrow(/no ESP proposal of child net can be offered \(DH groups not supported: modp1024\)/);
+    expect(a2.ike.list()[0].children.map((c) => c.spiIn)).toEqual([i2.children[0].spiIn]);
+  });
+
   const settle = (ms = 60) => new Promise((r) => setTimeout(r, ms));
   const flows = (a: Side, b: Side) => {
     expect(carry(a.dp, b.dp, ipv6("2001:db8:1::10", "2001:db8:2::20"))).toBe("deliver");

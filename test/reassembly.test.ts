@@ -121,6 +121,20 @@ describe("IPv4 reassembly", () => {
     expect(few.bytesHeld).toBe(0);
   });
 
+  it("a datagram whose first fragment carries IP options may still not exceed 65,535 bytes once whole (its total length field would wrap)", () => {
+    const r = new Reassembler();
+    const hdr = (ihl: number, len: number, off: number, more: boolean) => {
+      const p = new Uint8Array(ihl + len);
+      p.set([0x40 | (ihl >> 2), 0, (ihl + len) >> 8, (ihl + len) & 0xff, 0, 9, (more ? 0x20 : 0) | (off >> 11), (off >> 3) & 0xff, 64, 50, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1]);
+      for (let i = 20; i < ihl; i++) p[i] = 1; // NOP options
+      return p;
+    };
+    expect(r.push(hdr(60, 8, 0, true), 0)).toEqual({ status: "pending" });
+    // 20 + 65,515 fits the per-fragment check; with the first fragment's 60-byte header it is 65,575.
+    expect(r.push(hdr(20, 65507, 8, false), 0)).toEqual({ status: "dropped", reason: "too-big" });
+    expect([r.pending, r.bytesHeld]).toEqual([0, 0]);
+  });
+
   it("keeps nothing per datagram once warm: old space flat, no full GC over 200,000 datagrams", async () => {
     // The Map-based reassembler rehashed its (old-space) Map on every datagram: ~150 B of old
     // space per datagram, 30 MB here, and RSS in test/soak.test.ts grew with it.

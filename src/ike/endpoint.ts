@@ -60,7 +60,7 @@ import {
 } from "./auth-sig.js";
 import { createDh, type DhExchange } from "./dh.js";
 import { choose, chooseWithGroup, espPfsGroups, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
-import { narrow, parseTs, tsFields, tsFromConfig, tsText, within, type Ts } from "./ts.js";
+import { narrow, parseTs, sameTs, tsFields, tsFromConfig, tsText, within, type Ts } from "./ts.js";
 import type { Child, Config, Connection, Identity } from "../config/model.js";
 import type { Dataplane, SaSelectors } from "../pipeline.js";
 import type { SaHandle } from "../esp.js";
@@ -688,21 +688,23 @@ export class IkeEndpoint {
   }
 
   /** The initiator's side of a CHILD_SA: check the responder's choice and narrowing, then install. */
-  /** `dh`: the exchange of our KE payload (CREATE_CHILD_SA with PFS). */
-  private childFromResponse(sa: IkeSa, child: Child, ourSpi: Uint8Array, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, dh?: DhExchange): ChildSa {
+  /**
+   * `cc`: a CREATE_CHILD_SA answer, to the proposals with their DH groups, and `cc.dh` the
+   * exchange of our KE payload (PFS).
+   */
+  private childFromResponse(sa: IkeSa, child: Child, ourSpi: Uint8Array, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, cc?: { dh?: DhExchange }): ChildSa {
     const saP = inner.find((p) => p.type === C.PT_SA);
     const tsi = inner.find((p) => p.type === C.PT_TSI);
     const tsr = inner.find((p) => p.type === C.PT_TSR);
     if (!saP || !tsi || !tsr) throw new IpsecError("ERR_IKE_MALFORMED", "CHILD_SA response lacks SA, TSi or TSr");
     const picked = parseSa(saP.fields);
-    const c = picked.length === 1 ? choose(espProposals(child.esp_proposals, ourSpi, !!dh), picked, C.PROTO_ESP) : undefined;
+    const c = picked.length === 1 ? choose(espProposals(child.esp_proposals, ourSpi, !!cc), picked, C.PROTO_ESP) : undefined;
     if (!c || c.chosen.spi.length !== 4) throw new IpsecError("ERR_IKE_MALFORMED", "CHILD_SA response chose no ESP proposal we made");
     // PFS: the chosen group must be our KE payload's and the answer must carry the peer's KE.
-    let girNew: Uint8Array | undefined;
-    if (dh && c.chosen.group) {
-      const ke = inner.find((p) => p.type === C.PT_KE);
-      if (c.chosen.group !== dh.group || !ke || (ke.fields.group as number) !== dh.group) throw new IpsecError("ERR_IKE_MALFORMED", `CHILD_SA response: DH group ${c.chosen.group} chosen, KE ${ke ? String(ke.fields.group) : "missing"}, ours ${dh.group}`);
-      girNew = dh.computeSecret(fromHexField(ke.fields.keyData));
+    const dh = cc?.dh;
+    const ke = inner.find((p) => p.type === C.PT_KE);
+    if (c.chosen.group && (!dh || c.chosen.group !== dh.group || !ke || (ke.fields.group as number) !== dh.group)) {
+      throw new IpsecError("ERR_IKE_MALFORMED", `CHILD_SA response: DH group ${c.chosen.group} chosen, KE ${ke ? String(ke.fields.group) : "missing"}, ours ${dh?.group ?? "none"}`);
     }
     const localTs = parseTs(tsi.fields);
     const remoteTs = parseTs(tsr.fields);
@@ -711,6 +713,8 @@ export class IkeEndpoint {
     }
     const transport = notifies(inner).some((x) => x.type === C.N_USE_TRANSPORT_MODE);
     if ((child.mode === "transport") !== transport) throw new IpsecError("ERR_IKE_MALFORMED", `peer answered with ${transport ? "transport" : "tunnel"} mode`);
+    // g^ir only once everything else holds (installChild wipes it after use).
+    const girNew = c.chosen.group && dh && ke ? dh.computeSecret(fromHexField(ke.fields.keyData)) : undefined;
     return this.installChild(sa, child, c.chosen, ourSpi, c.chosen.spi, localTs, remoteTs, ni, nr, true, false, girNew);
   }
 
@@ -822,7 +826,8 @@ export class IkeEndpoint {
         sa.pending = undefined;
         if (onGone) sa.waiting?.delete(onGone);
         onReply(m);
-        sa.queue.shift()?.();
+        // A request onReply sent (a retry, a Delete) is in flight now: the queue waits for it (§2.3).
+        if (!sa.pending) sa.queue.shift()?.();
       });
     };
     // One request in flight at a time (§2.3, a window of 1).
@@ -883,8 +888,6 @@ export class IkeEndpoint {
     c.successor = undefined;
     if (successor) this.switchOutbound(successor, `old CHILD_SA ${hex4(c.info.spiIn)}_i deleted`);
     if (this.dp) {
-      const tunnel = c.info.tunnel;
-      const wasBound = !!c.outbound && !c.outboundPending && tunnel !== undefined;
       if (c.outbound) this.dp.removeSa(c.outbound);
       if (c.inbound) {
         if (linger) this.linger(sa, c.inbound);
@@ -892,17 +895,9 @@ export class IkeEndpoint {
       }
       c.outbound = c.inbound = undefined;
       c.outboundPending = false;
-      if (wasBound) {
-        // The tunnel sent with the newest outbound SA bound to it. If that was this one while
-        // another CHILD_SA for the tunnel is still installed (two CHILD_SAs after a rekey
-        // collision, RFC 7296 §2.8.1, or after a duplicate IKE_SA; the peer deleted the newer
-        // one), the tunnel must send with the other, not stop: bind the newest left again.
-        let next: ChildSa | undefined;
-        for (const s of new Set(this.sas.values())) {
-          for (const x of s.children) if (x !== c && x.outbound && !x.outboundPending && x.info.tunnel === tunnel && (!next || x.seq > next.seq)) next = x;
-        }
-        if (next && next.seq < c.seq) this.dp.bindSa(next.outbound!, tunnel!, next.sel);
-      }
+      // The tunnel's outbound list (Dataplane.bindSa) falls back to the next SA bound to it: two
+      // CHILD_SAs after a rekey collision (§2.8.1) or a duplicate IKE_SA, the newer deleted by
+      // the peer, leave the tunnel sending with the other, not stopped.
     }
     this.emit({ type: "child-down", sa: this.info(sa), child: c.info, reason });
   }
@@ -910,7 +905,8 @@ export class IkeEndpoint {
   /**
    * The responder of a rekey starts sending on the new CHILD_SA (the initiator deleted the old
    * one, so it has the new one installed; or the fallback timer ran out) — unless a newer
-   * CHILD_SA sends on the tunnel already.
+   * CHILD_SA of the same child sends already (other children on the tunnel have their own
+   * selectors and their own place in its outbound list).
    */
   private switchOutbound(cs: ChildSa, why: string): void {
     if (!cs.outboundPending) return;
@@ -918,7 +914,7 @@ export class IkeEndpoint {
     const tunnel = cs.info.tunnel;
     if (!this.dp || !cs.outbound || tunnel === undefined) return;
     for (const s of new Set(this.sas.values())) {
-      for (const x of s.children) if (x !== cs && x.outbound && !x.outboundPending && x.info.tunnel === tunnel && x.seq > cs.seq) return;
+      for (const x of s.children) if (x !== cs && x.info.name === cs.info.name && x.outbound && !x.outboundPending && x.info.tunnel === tunnel && x.seq > cs.seq) return;
     }
     this.dp.bindSa(cs.outbound, tunnel, cs.sel);
     this.log(1, `CHILD_SA ${cs.info.name} now sends with ${hex4(cs.info.spiOut)}_o: ${why}`);
@@ -1289,7 +1285,7 @@ export class IkeEndpoint {
    * KE payload brings PFS (§1.3.1): the group we choose must be the KE payload's, or we ask for
    * ours with INVALID_KE_PAYLOAD (also when the peer proposed a group but sent no KE).
    */
-  private childForRequestX(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, deferOutbound = false, createChild = false): { reply: IkePayloadInput[]; child?: ChildSa } {
+  private childForRequestX(sa: IkeSa, inner: IkePayload[], ni: Uint8Array, nr: Uint8Array, deferOutbound = false, createChild = false, rekeyOf?: Child): { reply: IkePayloadInput[]; child?: ChildSa } {
     const wrap = (reply: IkePayloadInput[], child?: ChildSa) => ({ reply, child });
     const saP = inner.find((p) => p.type === C.PT_SA);
     const tsiP = inner.find((p) => p.type === C.PT_TSI);
@@ -1298,11 +1294,22 @@ export class IkeEndpoint {
     const transport = notifies(inner).some((x) => x.type === C.N_USE_TRANSPORT_MODE);
     const tsi = parseTs(tsiP.fields);
     const tsr = parseTs(tsrP.fields);
-    for (const child of Object.values(sa.conn.children)) {
-      if ((child.mode === "transport") !== transport) continue;
-      const remoteTs = narrow(tsi, tsFromConfig(child.remote_ts, sa.remote.address));
-      const localTs = narrow(tsr, tsFromConfig(child.local_ts, sa.local.address));
-      if (!remoteTs.length || !localTs.length) continue;
+    // Which child: a rekey keeps its own (its proposals, PFS, lifetimes). Otherwise, as charon
+    // does (peer_cfg select_child_cfg), the child whose selectors are the proposed ones exactly,
+    // then one that holds them whole, then one that narrows them; ties in configuration order.
+    const score = (proposed: Ts[], configured: Ts[]) => (sameTs(proposed, configured) ? 2 : within(proposed, configured) ? 1 : 0);
+    const candidates = (rekeyOf ? [rekeyOf] : Object.values(sa.conn.children)).flatMap((child, order) => {
+      if ((child.mode === "transport") !== transport) return [];
+      const cfgRemote = tsFromConfig(child.remote_ts, sa.remote.address);
+      const cfgLocal = tsFromConfig(child.local_ts, sa.local.address);
+      const remoteTs = narrow(tsi, cfgRemote);
+      const localTs = narrow(tsr, cfgLocal);
+      if (!remoteTs.length || !localTs.length) return [];
+      return [{ child, remoteTs, localTs, order, rank: score(tsi, cfgRemote) + score(tsr, cfgLocal) }];
+    });
+    candidates.sort((a, b) => b.rank - a.rank || a.order - b.order);
+    if (candidates.length) {
+      const { child, remoteTs, localTs } = candidates[0];
       // PAD child authorization: the peer may only claim what the configuration gives it.
       const ourSpi = this.rand(4);
       const ke = createChild ? inner.find((p) => p.type === C.PT_KE) : undefined;
@@ -1400,7 +1407,7 @@ export class IkeEndpoint {
     // The rekey's responder keeps sending on the old SA until the initiator deletes it: until it
     // processed this answer, the initiator cannot decrypt the new one (strongSwan does the same).
     // Not in a collision (§2.8.1): which SA survives is decided when our own answer comes.
-    const { reply, child } = this.childForRequestX(sa, inner, ni, nr, !!old && !old.rekeying, true);
+    const { reply, child } = this.childForRequestX(sa, inner, ni, nr, !!old && !old.rekeying, true, old?.conf);
     if (reply.some((p) => p.type === C.PT_SA)) reply.splice(1, 0, { type: C.PT_NONCE, fields: { nonce: nr } });
     this.respond(sa, m, reply);
     if (old && child) {
@@ -1441,7 +1448,7 @@ export class IkeEndpoint {
   }
 
   /** CREATE_CHILD_SA for `child`: a rekey of `old` (N(REKEY_SA), then old deleted) or a new CHILD_SA. */
-  private sendCreateChild(sa: IkeSa, child: Child, old: ChildSa | undefined, group: number | undefined, resolve: (i: ChildSaInfo) => void, reject: (e: Error) => void): void {
+  private sendCreateChild(sa: IkeSa, child: Child, old: ChildSa | undefined, group: number | undefined, resolve: (i: ChildSaInfo) => void, reject: (e: Error) => void, tried: number[] = []): void {
     const what = old ? `rekey of CHILD_SA ${child.name} ${hex4(old.info.spiIn)}_i` : `CHILD_SA ${child.name}`;
     const ourSpi = this.rand(4);
     const ni = this.rand(32);
@@ -1458,7 +1465,10 @@ export class IkeEndpoint {
     } catch (e) {
       return failed(e as Error);
     }
-    const ours = espProposals(child.esp_proposals, ourSpi, group !== undefined);
+    // The proposals with their DH groups; one whose groups we all lack is left out, not offered
+    // without PFS (a configuration asking for PFS is never downgraded).
+    const ours = espProposals(child.esp_proposals, ourSpi, true);
+    if (ours.length === 0) return failed(new IpsecError("ERR_CONFIG", `${what}: no ESP proposal of child ${child.name} can be offered (DH groups not supported: ${child.esp_proposals.map((p) => p.ke.join("-")).join(", ")})`));
     // The proposals with the KE payload's group first (as for IKE_SA rekeys).
     if (group !== undefined) {
       ours.sort((a, b) => Number(!a.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)) - Number(!b.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)));
@@ -1483,9 +1493,10 @@ export class IkeEndpoint {
         if (invalidKe && invalidKe.data.length === 2 && group !== undefined) {
           // §1.3.1: the responder wants another of the groups we proposed: once more with it.
           const g = (invalidKe.data[0] << 8) | invalidKe.data[1];
-          if (g !== group && espPfsGroups(child.esp_proposals).includes(g)) {
+          // Each group once: a peer asking back and forth does not keep us going.
+          if (g !== group && !tried.includes(g) && espPfsGroups(child.esp_proposals).includes(g)) {
             this.log(1, `${what}: the peer asks for DH group ${g}, not ${group}`);
-            return this.sendCreateChild(sa, child, old, g, resolve, reject);
+            return this.sendCreateChild(sa, child, old, g, resolve, reject, [...tried, group]);
           }
         }
         const err = notifies(inner).find((x) => x.type < C.NOTIFY_STATUS_MIN);
@@ -1493,7 +1504,7 @@ export class IkeEndpoint {
         const nr = fromHexField(nonce.fields.nonce);
         let fresh: ChildSa;
         try {
-          fresh = this.childFromResponse(sa, child, ourSpi, inner, ni, nr, dh);
+          fresh = this.childFromResponse(sa, child, ourSpi, inner, ni, nr, { dh });
         } catch (e) {
           return failed(e as Error);
         }

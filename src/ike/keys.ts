@@ -142,5 +142,9 @@ export function deriveChildSaKeys(
   const km = prfPlus(prfId, skD, seed, 2 * (e.keymatLen + ia), crypto);
   let o = 0;
   const take = (n: number): Uint8Array => km.slice(o, (o += n));
-  return { encrI: take(e.keymatLen), integI: take(ia), encrR: take(e.keymatLen), integR: take(ia) };
+  const keys = { encrI: take(e.keymatLen), integI: take(ia), encrR: take(e.keymatLen), integR: take(ia) };
+  // The seed holds g^ir (new) with PFS; KEYMAT is copied out: neither outlives this call.
+  seed.fill(0);
+  km.fill(0);
+  return keys;
 }

@@ -96,6 +96,12 @@ export function within(inner: Ts[], outer: Ts[]): boolean {
   }));
 }
 
+/** The same selectors, in any order. */
+export function sameTs(a: Ts[], b: Ts[]): boolean {
+  const eq = (x: Ts, y: Ts) => x.family === y.family && x.protocol === y.protocol && x.startPort === y.startPort && x.endPort === y.endPort && x.start === y.start && x.end === y.end;
+  return a.length === b.length && a.every((x) => b.some((y) => eq(x, y))) && b.every((y) => a.some((x) => eq(x, y)));
+}
+
 export function isAll(t: Ts): boolean {
   return t.start === 0n && t.end === MAX[t.family];
 }
