@@ -231,9 +231,10 @@ export class Dataplane {
   }
 
   /**
-   * Bind an installed SA to a tunnel. An outbound SA goes first in the tunnel's list: a packet
-   * leaves with the newest SA whose selectors cover it (install the new one before removing the
-   * old: make-before-break; several CHILD_SAs with their own selectors share a tunnel).
+   * Bind an installed SA to a tunnel. An outbound SA joins the tunnel's list, most specific
+   * selectors first and newest first among equals: a packet leaves with the first SA whose
+   * selectors cover it (install the new one before removing the old: make-before-break;
+   * several CHILD_SAs with their own selectors share a tunnel).
    * `selectors` make it a tunnel-mode SA whose inner addresses are checked both ways (RFC 4891
    * Appendix A, RFC 4301 §5.1); without them it carries everything.
    */
@@ -264,7 +265,12 @@ export class Dataplane {
     if (r !== 0) fail("ERR_ESP_BAD_SA", "not an installed SA");
     if (sa.direction === "out") {
       this.unlinkOutbound(sa);
+      this.breadth.set(sa, selectors ? breadthOf(selectors) : Infinity);
       t.outbound.unshift(sa);
+      // Most specific selectors first, newest first among equals (a stable sort keeps that): the
+      // order the Linux kernel gives strongSwan's policies (priority by prefix length), so a
+      // narrow CHILD_SA keeps its traffic next to a wide one, whichever was made last.
+      t.outbound.sort((x, y) => this.breadth.get(x)! - this.breadth.get(y)!);
       this.linkOutbound(t);
     }
   }
@@ -275,8 +281,12 @@ export class Dataplane {
     this.esp.remove(sa);
   }
 
+  /** Address bits an outbound SA's selectors leave free (local + remote; Infinity: no selectors). */
+  private readonly breadth = new Map<SaHandle, number>();
+
   /** Take an outbound SA out of whichever tunnel's list holds it. */
   private unlinkOutbound(sa: SaHandle): void {
+    this.breadth.delete(sa);
     for (const t of this.tunnels.values()) {
       const i = t.outbound.indexOf(sa);
       if (i < 0) continue;
@@ -357,6 +367,15 @@ export class Dataplane {
   }
 
   static readonly dropReasons = DROP_REASONS;
+}
+
+/** log2 of how many addresses the selectors cover, local plus remote: smaller is more specific. */
+function breadthOf(sel: SaSelectors): number {
+  const bits = (ranges: AddrRange[]) => {
+    const n = ranges.reduce((a, r) => a + (r.end - r.start + 1n), 0n);
+    return n > 0n ? n.toString(2).length - 1 : 0;
+  };
+  return bits(sel.local) + bits(sel.remote);
 }
 
 function flagsOf(policy: TunnelPolicy, df: boolean): number {

@@ -286,7 +286,7 @@ describe.each(SCENARIOS)("$name", (s) => {
 describe("pipeline details", () => {
   const s = SCENARIOS[0];
 
-  it("several tunnel-mode CHILD_SAs on one tunnel: each packet leaves with the newest SA whose selectors cover it (RFC 4301 §5.1); none covering it: selector-mismatch", async () => {
+  it("several tunnel-mode CHILD_SAs on one tunnel: each packet leaves with the most specific, then newest, SA whose selectors cover it (RFC 4301 §5.1); none covering it: selector-mismatch", async () => {
     const dp = await createDataplane({ sas: 8, tunnels: 2 });
     dp.addTunnel({ name: "t", local: TEP1, remote: TEP2, address: "2001:db8:ffff::1/64", routes: ["2001:db8:2::/48"], allow: ["2001:db8:2::/48"] });
     const keymat = rng.bytes(20);
@@ -312,12 +312,18 @@ describe("pipeline details", () => {
     dp.bindSa(sa1, "t", sel(1)); // bound again: still once in the list
     dp.removeSa(sa1);
     expect(spiOf(1)).toBe("no-outbound-sa");
-    // A transport-mode SA (no selectors) carries everything, ahead of older tunnel-mode ones.
-    const t1 = dp.esp.addOutbound({ spi: 0x300, keymat });
-    const t2 = dp.esp.addOutbound({ spi: 0x400, keymat });
-    dp.bindSa(t1, "t", sel(1));
-    dp.bindSa(t2, "t");
-    expect([spiOf(1), spiOf(3)]).toEqual(["400", "400"]);
+    // Most specific first, whichever came last (as the kernel orders strongSwan's policies): a
+    // wide CHILD_SA (/48s) and then a transport-mode SA (everything) leave the /64s to sa3.
+    const sa3 = dp.esp.addOutbound({ spi: 0x300, keymat });
+    const wide = dp.esp.addOutbound({ spi: 0x350, keymat });
+    const transport = dp.esp.addOutbound({ spi: 0x400, keymat });
+    dp.bindSa(sa3, "t", sel(1));
+    dp.bindSa(wide, "t", { local: [r("2001:db8:1::/48")], remote: [r("2001:db8:2::/48")] });
+    expect([spiOf(1), spiOf(3)]).toEqual(["300", "350"]);
+    dp.bindSa(transport, "t");
+    expect([spiOf(1), spiOf(3)]).toEqual(["300", "350"]);
+    dp.removeSa(wide);
+    expect([spiOf(1), spiOf(3)]).toEqual(["300", "400"]);
   });
 
   it("a reassembled datagram larger than the batch's slots is dropped as no-room, and traffic goes on", async () => {

@@ -130,6 +130,11 @@ describe("sharded dataplane (worker_threads)", () => {
     const { A, B, outA, outB, errors } = await pair(2, 1);
     expect(() => A.outbound(ipv6(0, 2000, 0, 0))).toThrow(expect.objectContaining({ code: "ERR_BATCH_FULL", message: "packet of 2000 bytes does not fit a 2048-byte slot" }));
     expect(A.pending).toBe(0);
+    // A tunnel whose packets could not fit is refused when added, not dropped packet by packet.
+    expect(() => A.addTunnel({ name: "jumbo", local: "192.0.2.1", remote: "192.0.2.99", address: "2001:db8:fe::1/64", routes: ["2001:db8:fe:1::/64"], mtu: 9000 })).toThrow(
+      expect.objectContaining({ code: "ERR_CONFIG", message: "tunnel 'jumbo': mtu 9000 is above what the sharded dataplane's 2048-byte slots carry (at most 1667)" }),
+    );
+    expect(A.addTunnel({ name: "jumbo", local: "192.0.2.1", remote: "192.0.2.99", address: "2001:db8:fe::1/64", routes: ["2001:db8:fe:1::/64"], mtu: 1667 }).name).toBe("jumbo");
     // A 2,220-byte ESP datagram from the tunnel's remote, in two outer fragments.
     const body = new Uint8Array(2200);
     new DataView(body.buffer).setUint32(0, 0x1000); // the SA's SPI

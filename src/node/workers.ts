@@ -25,6 +25,10 @@
  * A worker that dies (uncaught exception, out of memory, terminate) fails the whole sharded
  * dataplane: `onError` is called, pending `drain()`s reject, later calls throw ERR_ENGINE.
  *
+ * Limits against Dataplane: a tunnel has one outbound SA here (its newest: several tunnel-mode
+ * CHILD_SAs with their own selectors on one tunnel need Dataplane, which chooses among them),
+ * and tunnel MTUs are at most what the workers' 2,048-byte slots carry (1,667).
+ *
  * Sockets stay with the caller (the thread that owns them): Node 20 has no SO_REUSEPORT in
  * node:dgram (`reusePort` arrived in Node 22.12/23.1), and a 4-tuple fan-out would not follow
  * SAs anyway; see `reusePortAvailable()`.
@@ -37,7 +41,7 @@ import { createSocket } from "node:dgram";
 import { type AddrRange, type IpPrefix, toBig } from "../addr.js";
 import { fail, IpsecError } from "../errors.js";
 import { DROP_REASONS, ESP_SLOT_HEADROOM, type DropReason, type EspAlgorithm, type InboundSaParams, type OutboundSaParams, type SaHandle, type SaStats } from "../esp.js";
-import type { Dataplane, PacketKind, SaSelectors, TunnelPolicy } from "../pipeline.js";
+import { slotBytesForMtu, type Dataplane, type PacketKind, type SaSelectors, type TunnelPolicy } from "../pipeline.js";
 import { Reassembler, ipv4HeaderValid, type ReassemblyOptions } from "../reassembly.js";
 import { PROTO, type Spd } from "../spd.js";
 import { checkTunnel, type TunnelConfig } from "../tunnel.js";
@@ -46,6 +50,12 @@ import type { WorkerInit } from "./worker-main.js";
 /** Bytes per packet slot of a worker's batch, and the largest packet one takes. */
 const WORKER_SLOT_BYTES = 2048;
 const WORKER_PACKET_MAX = WORKER_SLOT_BYTES - ESP_SLOT_HEADROOM;
+/** The largest tunnel MTU whose packets, encapsulated with the most ESP can add, fit such a slot. */
+const WORKER_MAX_MTU = (() => {
+  let m = 1280;
+  while (slotBytesForMtu(m + 1) <= WORKER_SLOT_BYTES) m++;
+  return m;
+})();
 
 const KINDS: PacketKind[] = ["dropped", "deliver", "send", "packet-too-big", "ike", "keepalive", "fragment", "other"];
 
@@ -386,6 +396,8 @@ export class ShardedDataplane {
     this.alive();
     const t = checkTunnel(config);
     if (this.tunnels.has(t.name)) fail("ERR_CONFIG", `tunnel '${t.name}' exists already`);
+    // The workers' batch slots hold one packet each: refuse an MTU whose packets would not fit.
+    if (slotBytesForMtu(t.mtu) > WORKER_SLOT_BYTES) fail("ERR_CONFIG", `tunnel '${t.name}': mtu ${t.mtu} is above what the sharded dataplane's ${WORKER_SLOT_BYTES}-byte slots carry (at most ${WORKER_MAX_MTU})`);
     const index = this.tunnelNames.findIndex((x) => x === undefined);
     if (index < 0) fail("ERR_CONFIG", `at most ${this.tunnelNames.length} tunnels`);
     for (const o of this.tunnels.values()) {
