@@ -17,6 +17,7 @@ import { fail, IpsecError } from "./errors.js";
 import { Core, newCore } from "./core/wasm.js";
 import { Esp, EspBatch, type EspBatchOptions, type SaHandle, DROP_REASONS, type DropReason, ESP_SLOT_HEADROOM } from "./esp.js";
 import { Reassembler, type ReassemblyOptions } from "./reassembly.js";
+import { OutboundSas, selectorBreadth, type OutboundNode } from "./outbound-sas.js";
 import { Spd, PROTO } from "./spd.js";
 import { checkTunnel, type Tunnel, type TunnelConfig } from "./tunnel.js";
 
@@ -102,8 +103,8 @@ export interface TunnelState extends Tunnel {
 
 interface TunnelInternal extends TunnelState {
   allowHandle: number;
-  /** The outbound SAs bound to the tunnel, newest first (the list the wasm pipeline walks). */
-  outbound: SaHandle[];
+  /** The outbound SAs bound to the tunnel, in the order the wasm pipeline walks them. */
+  outbound: OutboundSas;
 }
 
 export interface SaSelectors {
@@ -186,7 +187,7 @@ export class Dataplane {
       fail("ERR_CONFIG", r === -4 ? `tunnel '${t.name}': another tunnel has the same endpoints` : `tunnel '${t.name}' refused (code ${r})`);
     }
     for (const p of t.routes) this.lpmAdd(this.routes, p, index);
-    const state: TunnelInternal = { ...t, index, policy, allowHandle: allow, outbound: [] };
+    const state: TunnelInternal = { ...t, index, policy, allowHandle: allow, outbound: new OutboundSas() };
     this.tunnels.set(t.name, state);
     this.byIndex[index] = state;
     return state;
@@ -197,6 +198,8 @@ export class Dataplane {
     for (const p of t.routes) this.withBytes(p.bytes, (ptr) => this.abi.lpmRemove(this.routes, ptr, p.length));
     this.abi.tunnelRemove(t.index);
     this.abi.lpmDestroy(t.allowHandle);
+    // Its outbound SAs belong to no list now (the index may go to another tunnel).
+    for (const n of [...t.outbound]) this.outNodes.delete(n.sa);
     this.tunnels.delete(name);
     this.byIndex[t.index] = undefined;
   }
@@ -265,13 +268,10 @@ export class Dataplane {
     if (r !== 0) fail("ERR_ESP_BAD_SA", "not an installed SA");
     if (sa.direction === "out") {
       this.unlinkOutbound(sa);
-      this.breadth.set(sa, selectors ? breadthOf(selectors) : Infinity);
-      t.outbound.unshift(sa);
-      // Most specific selectors first, newest first among equals (a stable sort keeps that): the
-      // order the Linux kernel gives strongSwan's policies (priority by prefix length), so a
-      // narrow CHILD_SA keeps its traffic next to a wide one, whichever was made last.
-      t.outbound.sort((x, y) => this.breadth.get(x)! - this.breadth.get(y)!);
-      this.linkOutbound(t);
+      const node: OutboundNode = { sa, breadth: selectorBreadth(selectors) };
+      t.outbound.insert(node);
+      this.outNodes.set(sa, { node, tunnel: t });
+      this.mirror(t, node);
     }
   }
 
@@ -281,25 +281,27 @@ export class Dataplane {
     this.esp.remove(sa);
   }
 
-  /** Address bits an outbound SA's selectors leave free (local + remote; Infinity: no selectors). */
-  private readonly breadth = new Map<SaHandle, number>();
+  /** Each bound outbound SA's place in its tunnel's list (src/outbound-sas.ts). */
+  private readonly outNodes = new Map<SaHandle, { node: OutboundNode; tunnel: TunnelInternal }>();
 
-  /** Take an outbound SA out of whichever tunnel's list holds it. */
+  /** Take an outbound SA out of its tunnel's list, in JS and in wasm memory. */
   private unlinkOutbound(sa: SaHandle): void {
-    this.breadth.delete(sa);
-    for (const t of this.tunnels.values()) {
-      const i = t.outbound.indexOf(sa);
-      if (i < 0) continue;
-      t.outbound.splice(i, 1);
-      this.linkOutbound(t);
-    }
+    const e = this.outNodes.get(sa);
+    if (!e) return;
+    this.outNodes.delete(sa);
+    const { prev, next } = e.node;
+    e.tunnel.outbound.remove(e.node);
+    if (prev) this.abi.saSetNextOut(prev.sa.index, next?.sa.index ?? -1);
+    else this.abi.tunnelSetOutboundSa(e.tunnel.index, next?.sa.index ?? -1);
+    e.tunnel.outboundSa = e.tunnel.outbound.head?.sa;
   }
 
-  /** Write a tunnel's outbound list into wasm memory: the head in the tunnel, each SA's next in its record. */
-  private linkOutbound(t: TunnelInternal): void {
-    t.outbound.forEach((sa, i) => this.abi.saSetNextOut(sa.index, t.outbound[i + 1]?.index ?? -1));
-    this.abi.tunnelSetOutboundSa(t.index, t.outbound[0]?.index ?? -1);
-    t.outboundSa = t.outbound[0];
+  /** Mirror an inserted node into wasm memory: its next in its record, itself in its predecessor's or as the head. */
+  private mirror(t: TunnelInternal, node: OutboundNode): void {
+    this.abi.saSetNextOut(node.sa.index, node.next?.sa.index ?? -1);
+    if (node.prev) this.abi.saSetNextOut(node.prev.sa.index, node.sa.index);
+    else this.abi.tunnelSetOutboundSa(t.index, node.sa.index);
+    t.outboundSa = t.outbound.head?.sa;
   }
 
   createBatch(options?: EspBatchOptions): PipelineBatch {
@@ -367,15 +369,6 @@ export class Dataplane {
   }
 
   static readonly dropReasons = DROP_REASONS;
-}
-
-/** log2 of how many addresses the selectors cover, local plus remote: smaller is more specific. */
-function breadthOf(sel: SaSelectors): number {
-  const bits = (ranges: AddrRange[]) => {
-    const n = ranges.reduce((a, r) => a + (r.end - r.start + 1n), 0n);
-    return n > 0n ? n.toString(2).length - 1 : 0;
-  };
-  return bits(sel.local) + bits(sel.remote);
 }
 
 function flagsOf(policy: TunnelPolicy, df: boolean): number {
