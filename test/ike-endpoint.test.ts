@@ -322,21 +322,22 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
     expect(carry(b2.dp, a2.dp, ipv6("2001:db8:2::20", "2001:db8:1::10"))).toBe("deliver");
   });
 
-  it("a second CHILD_SA of the connection with CREATE_CHILD_SA (createChild, with PFS): both tunnel-mode CHILD_SAs carry their own traffic over the one tunnel, both ways", async () => {
-    const side = (me: string) => {
-      const [l, r] = me === A ? ["1", "2"] : ["2", "1"];
-      return {
-        localTs: `2001:db8:${l}:1::/64`,
-        remoteTs: `2001:db8:${r}:1::/64`,
-        extraChild: `net2 {
+  /** A second child "net2" (tunnel mode, 2001:db8:1:2::/64 ↔ 2001:db8:2:2::/64, PFS with ecp256) for side `me`. */
+  const withNet2 = (me: string): ConfOpts => {
+    const [l, r] = me === A ? ["1", "2"] : ["2", "1"];
+    return {
+      extraChild: `net2 {
         mode = tunnel
         local_ts = 2001:db8:${l}:2::/64
         remote_ts = 2001:db8:${r}:2::/64
         esp_proposals = aes128gcm16-ecp256
       }`,
-      };
     };
-    const { a, b } = await pair(side(A), side(B));
+  };
+
+  it("a second CHILD_SA of the connection with CREATE_CHILD_SA (createChild, with PFS): both tunnel-mode CHILD_SAs carry their own traffic over the one tunnel, both ways", async () => {
+    const narrow = (me: string) => ({ ...withNet2(me), localTs: `2001:db8:${me === A ? 1 : 2}:1::/64`, remoteTs: `2001:db8:${me === A ? 2 : 1}:1::/64` });
+    const { a, b } = await pair(narrow(A), narrow(B));
     const info = await a.ike.initiate("peer", "net");
     expect(info.children.map((c) => c.name)).toEqual(["net"]);
     const second = await a.ike.createChild(info.id, "net2");
@@ -353,18 +354,7 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
   });
 
   it("the responder takes the child whose selectors match exactly (as charon), and a rekey keeps the child it rekeys: a narrow PFS child listed after a wide one", async () => {
-    const side = (me: string) => {
-      const [l, r] = me === A ? ["1", "2"] : ["2", "1"];
-      return {
-        extraChild: `net2 {
-        mode = tunnel
-        local_ts = 2001:db8:${l}:2::/64
-        remote_ts = 2001:db8:${r}:2::/64
-        esp_proposals = aes128gcm16-ecp256
-      }`,
-      };
-    };
-    const { a, b } = await pair(side(A), side(B));
+    const { a, b } = await pair(withNet2(A), withNet2(B));
     const info = await a.ike.initiate("peer", "net");
     // The wide "net" (2001:db8:1::/48) also holds net2's /64s; b takes net2, which matches exactly.
     const second = await a.ike.createChild(info.id, "net2");
