@@ -27,7 +27,7 @@ import { createServer, type Server, type Socket as NetSocket, connect } from "no
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { loadConfigFile } from "./config/index.js";
 import type { Config } from "./config/model.js";
-import { createDataplane, slotBytesForMtu, type Dataplane, type PipelineBatch } from "./pipeline.js";
+import { createDataplane, slotBytesForTunnels, type Dataplane, type PipelineBatch } from "./pipeline.js";
 import { policyFromConfig } from "./policy.js";
 import { UdpNode } from "./node/udp.js";
 import type { ChildSaInfo, IkeEvent, IkeSaInfo, LogLevel } from "./ike/endpoint.js";
@@ -35,7 +35,7 @@ import { DH_NAMES, ENCR_NAMES, PRF_NAMES } from "./ike/constants.js";
 import { loadAddon, type AddonResult, type NativeAddon } from "./node/addon.js";
 import { TunDevice, validIfname } from "./node/tun.js";
 import { RawSocket } from "./node/raw.js";
-import { ESP_SLOT_HEADROOM, type SaHandle } from "./esp.js";
+import type { SaHandle } from "./esp.js";
 import { IpsecError } from "./errors.js";
 import { parseIp, toBig } from "./addr.js";
 import { DEFAULT_SOCKET } from "./control.js";
@@ -410,7 +410,7 @@ export class Daemon {
       this.log.log("NET", 0, `raw ESP unavailable, UDP encapsulation only: ${this.rawReason}`);
       return;
     }
-    this.rawRx = this.dp.createBatch({ packets: 64, slotBytes: slotBytesForMtu(Math.max(1280, ...Object.values(this.config.tunnels).map((t) => t.mtu))) });
+    this.rawRx = this.dp.createBatch({ packets: 64, slotBytes: slotBytesForTunnels(Object.values(this.config.tunnels)) });
     // Outbound results that are not UDP-encapsulated (raw ESP, or clear 6in4 for BYPASS
     // tunnels) go out of the raw socket. UdpNode.send counts them as `rawNeeded`.
     const dp = this.dp;
@@ -432,7 +432,7 @@ export class Daemon {
     const rx = this.rawRx;
     if (!rx || this.stopping) return;
     for (const p of pkts) {
-      if (p.length > rx.slotBytes - ESP_SLOT_HEADROOM) {
+      if (!rx.fits(p.length)) {
         this.dp.countNoRoom(); // larger than any tunnel's packets
         continue;
       }

@@ -582,10 +582,15 @@ export class EspBatch {
     return s.i;
   }
 
+  /** Does a packet of `length` bytes fit one slot (addPacket's limit: slotBytes − headroom)? */
+  fits(length: number): boolean {
+    return length <= this.slotBytes - ESP_SLOT_HEADROOM;
+  }
+
   /** Queue a received ESP packet (starting at the SPI) or UDP payload/datagram for unprotect(). */
   addPacket(packet: Uint8Array): number {
     if (!(packet instanceof Uint8Array)) fail("ERR_INPUT_TYPE", "packet must be a Uint8Array");
-    if (packet.length > this.slotBytes - ESP_SLOT_HEADROOM) {
+    if (!this.fits(packet.length)) {
       fail("ERR_BATCH_FULL", `packet of ${packet.length} bytes does not fit a ${this.slotBytes}-byte slot`);
     }
     const s = this.next();

@@ -85,6 +85,13 @@ export function slotBytesForMtu(mtu: number): number {
   return Math.min(1 << 16, Math.max(2048, (mtu + ESP_SLOT_HEADROOM + 20 + 8 + 8 + 8 + 255 + 2 + 16 + 15) & ~15));
 }
 
+/** Slot size for batches carrying the packets of these tunnels: the largest MTU's (1280 at least). */
+export function slotBytesForTunnels(tunnels: Iterable<{ mtu: number }>): number {
+  let mtu = 1280;
+  for (const t of tunnels) mtu = Math.max(mtu, t.mtu);
+  return slotBytesForMtu(mtu);
+}
+
 export interface DataplaneOptions {
   /** Most SAs (default 1024). */
   sas?: number;
@@ -327,7 +334,7 @@ export class Dataplane {
     // Datagrams completed earlier go first.
     while (this.backlog.length && batch.length < batch.capacity) {
       const p = this.backlog.shift()!;
-      if (p.length <= batch.slotBytes - ESP_SLOT_HEADROOM) batch.addPacket(p);
+      if (batch.fits(p.length)) batch.addPacket(p);
       else this.noRoom++;
     }
     let delivered = this.abi.pipeInbound(batch.desc, batch.length);
@@ -344,7 +351,7 @@ export class Dataplane {
         if (i32[row + E_RESULT] < 0 || i32[row + E_KIND] !== K_FRAGMENT) continue;
         const p = this.reassembler.pushView(batch.output(i), now);
         if (p === null) continue;
-        if (p.length > batch.slotBytes - ESP_SLOT_HEADROOM) this.noRoom++;
+        if (!batch.fits(p.length)) this.noRoom++;
         else if (batch.length < batch.capacity) batch.addPacket(p);
         else if (this.backlog.length < MAX_BACKLOG) this.backlog.push(p.slice());
         else this.noRoom++;

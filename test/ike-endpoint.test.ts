@@ -350,7 +350,10 @@ describe("IKEv2 between two ipsec6in4 endpoints", () => {
     }
     // Outside both: no SA covers it.
     expect(carry(a.dp, b.dp, ipv6("2001:db8:1:3::10", "2001:db8:2:3::20"))).toBe("outbound dropped selector-mismatch");
-    await expect(a.ike.createChild(info.id, "nope")).rejects.toThrow("connection 'peer' has no child 'nope'");
+    const before = [a.ike.list()[0].children.length, a.dp.esp.size, b.dp.esp.size];
+    await expect(a.ike.createChild(info.id, "nope")).rejects.toMatchObject({ code: "ERR_CONFIG", message: "connection 'peer' has no child 'nope'" });
+    await expect(a.ike.createChild(info.id + 99, "net2")).rejects.toMatchObject({ code: "ERR_CONFIG", message: "no such established IKE_SA" });
+    expect([a.ike.list()[0].children.length, a.dp.esp.size, b.dp.esp.size]).toEqual(before);
   });
 
   it("the responder takes the child whose selectors match exactly (as charon), and a rekey keeps the child it rekeys: a narrow PFS child listed after a wide one", async () => {

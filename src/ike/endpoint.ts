@@ -59,7 +59,7 @@ import {
   type LocalCredential,
 } from "./auth-sig.js";
 import { createDh, type DhExchange } from "./dh.js";
-import { choose, chooseWithGroup, espPfsGroups, espProposals, icvOf, ikeProposals, parseSa, saFields, type Chosen, type Proposal } from "./proposal.js";
+import { choose, chooseWithGroup, espPfsGroups, espProposals, icvOf, ikeProposals, parseSa, preferGroup, saFields, type Chosen, type Proposal } from "./proposal.js";
 import { narrow, parseTs, sameTs, tsFields, tsFromConfig, tsText, within, type Ts } from "./ts.js";
 import type { Child, Config, Connection, Identity } from "../config/model.js";
 import type { Dataplane, SaSelectors } from "../pipeline.js";
@@ -1423,9 +1423,13 @@ export class IkeEndpoint {
     }
   }
 
+  private establishedSa(saId: number): IkeSa | undefined {
+    return [...new Set(this.sas.values())].find((s) => s.id === saId && s.state === "established");
+  }
+
   /** Rekey a CHILD_SA (§1.3.3): create the new one first, then delete the old (make-before-break). */
   rekeyChild(saId: number, spiIn: number): Promise<ChildSaInfo> {
-    const sa = [...new Set(this.sas.values())].find((s) => s.id === saId && s.state === "established");
+    const sa = this.establishedSa(saId);
     const old = sa?.children.find((c) => c.info.spiIn === spiIn);
     if (!sa || !old) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established CHILD_SA"));
     if (old.rekeying || old.replaced) return Promise.reject(new IpsecError("ERR_CONFIG", `CHILD_SA ${hex4(spiIn)}_i is already being rekeyed or deleted`));
@@ -1440,7 +1444,7 @@ export class IkeEndpoint {
    * connection whose children all have start_action = start.
    */
   createChild(saId: number, childName: string): Promise<ChildSaInfo> {
-    const sa = [...new Set(this.sas.values())].find((s) => s.id === saId && s.state === "established");
+    const sa = this.establishedSa(saId);
     if (!sa) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established IKE_SA"));
     const child = sa.conn.children[childName];
     if (!child) return Promise.reject(new IpsecError("ERR_CONFIG", `connection '${sa.conn.name}' has no child '${childName}'`));
@@ -1470,10 +1474,7 @@ export class IkeEndpoint {
     const ours = espProposals(child.esp_proposals, ourSpi, true);
     if (ours.length === 0) return failed(new IpsecError("ERR_CONFIG", `${what}: no ESP proposal of child ${child.name} can be offered (DH groups not supported: ${child.esp_proposals.map((p) => p.ke.join("-")).join(", ")})`));
     // The proposals with the KE payload's group first (as for IKE_SA rekeys).
-    if (group !== undefined) {
-      ours.sort((a, b) => Number(!a.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)) - Number(!b.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)));
-      ours.forEach((p, i) => (p.number = i + 1));
-    }
+    if (group !== undefined) preferGroup(ours, group);
     this.sendRequest(
       sa,
       C.CREATE_CHILD_SA,
@@ -1620,7 +1621,7 @@ export class IkeEndpoint {
 
   /** Rekey an IKE_SA (§1.3.2): resolves with the new IKE_SA, which carries the CHILD_SAs on. */
   rekeyIkeSa(saId: number): Promise<IkeSaInfo> {
-    const sa = [...new Set(this.sas.values())].find((s) => s.id === saId && s.state === "established");
+    const sa = this.establishedSa(saId);
     if (!sa) return Promise.reject(new IpsecError("ERR_CONFIG", "no such established IKE_SA"));
     if (sa.rekey) return Promise.reject(new IpsecError("ERR_CONFIG", `IKE_SA ${saId} is already being rekeyed`));
     return new Promise((resolve, reject) => this.sendIkeRekey(sa, sa.group, resolve, reject));
@@ -1638,8 +1639,7 @@ export class IkeEndpoint {
     sa.rekey = { spi, ni };
     const ours = ikeProposals(sa.conn.proposals, spi as Uint8Array<ArrayBuffer>);
     // Offer the proposal with the current group first, so the KE payload matches it.
-    ours.sort((a, b) => Number(!a.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)) - Number(!b.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group)));
-    ours.forEach((p, i) => (p.number = i + 1));
+    preferGroup(ours, group);
     this.log(1, `rekeying IKE_SA ${sa.conn.name}[${sa.id}]`);
     this.sendRequest(
       sa,

@@ -104,6 +104,13 @@ export function espPfsGroups(ps: EspProposal[]): number[] {
   return out;
 }
 
+/** Put the proposals offering DH group `group` first (and number them again): the one our KE payload is for. */
+export function preferGroup(ps: Proposal[], group: number): void {
+  const lacks = (p: Proposal) => Number(!p.transforms.some((t) => t.type === C.TRANSFORM_KE && t.id === group));
+  ps.sort((a, b) => lacks(a) - lacks(b));
+  ps.forEach((p, i) => (p.number = i + 1));
+}
+
 /** SA payload fields (the codec's shape) for proposals. */
 export function saFields(ps: Proposal[]): Record<string, unknown> {
   return {

@@ -20,8 +20,7 @@
 import { INSPECT_SYMBOL } from "../redact.js";
 import { createSocket, type Socket } from "node:dgram";
 import { IkeEndpoint, type IkeEndpointOptions, type UdpAddress } from "../ike/endpoint.js";
-import { slotBytesForMtu, type Dataplane, type PipelineBatch } from "../pipeline.js";
-import { ESP_SLOT_HEADROOM } from "../esp.js";
+import { slotBytesForTunnels, type Dataplane, type PipelineBatch } from "../pipeline.js";
 import type { Config } from "../config/model.js";
 import { ipv4HeaderChecksum } from "../reassembly.js";
 import { parseIp } from "../addr.js";
@@ -96,7 +95,7 @@ export class UdpNode {
     this.local = a.bytes;
     const n = opt.batch ?? 64;
     // Slots hold the largest packet of any configured tunnel, encapsulated.
-    const slotBytes = slotBytesForMtu(Math.max(1280, ...Object.values(opt.config.tunnels).map((t) => t.mtu)));
+    const slotBytes = slotBytesForTunnels(Object.values(opt.config.tunnels));
     this.rx = this.dp.createBatch({ packets: n, slotBytes });
     this.tx = this.dp.createBatch({ packets: n, slotBytes });
     this.ike = new IkeEndpoint({
@@ -181,7 +180,7 @@ export class UdpNode {
       return;
     }
     this.stats.espIn++;
-    if (28 + msg.length > this.rx.slotBytes - ESP_SLOT_HEADROOM) {
+    if (!this.rx.fits(28 + msg.length)) {
       this.dp.countNoRoom(); // larger than any tunnel's packets: dropped, never thrown
       return;
     }
@@ -230,7 +229,6 @@ export class UdpNode {
     for (const p of packets) if (!(p instanceof Uint8Array)) throw new IpsecError("ERR_INPUT_TYPE", "packets must be Uint8Arrays");
     const out: string[] = new Array<string>(packets.length);
     const at: number[] = [];
-    const max = this.tx.slotBytes - ESP_SLOT_HEADROOM;
     const run = () => {
       this.dp.outbound(this.tx);
       for (let i = 0; i < this.tx.length; i++) {
@@ -253,7 +251,7 @@ export class UdpNode {
     };
     this.tx.clear();
     for (let k = 0; k < packets.length; k++) {
-      if (packets[k].length > max) {
+      if (!this.tx.fits(packets[k].length)) {
         // Larger than a slot, so than every tunnel's MTU: dropped and counted (the pipeline never sees it, so no Packet Too Big).
         out[k] = "no-room";
         this.dp.countNoRoom();
